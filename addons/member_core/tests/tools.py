@@ -1,0 +1,46 @@
+# This file is part of the member suite.  The COPYRIGHT file at the top
+# level of this repository contains the full copyright notices and license
+# terms.
+"""Helpers for scenarios of member_core and the modules above it."""
+from proteus import Model
+from trytond.modules.company.tests.tools import get_company
+
+# Valid PRC resident identity numbers (check digit included)
+ID_NUMBERS = [
+    '11010519491231002X', '110105199003077577', '310101198506151238',
+    '440304199211304560', '110101197802147899', '440106199501011231',
+    '110102197005053212',
+    ]
+
+
+def create_programme(
+        name="Grand Hotels Club", code='GHC', properties=None,
+        company=None, config=None):
+    "Create a programme with its properties, return the programme"
+    Programme = Model.get('member.programme', config=config)
+    Property = Model.get('member.property', config=config)
+    Sequence = Model.get('ir.sequence', config=config)
+    SequenceType = Model.get('ir.sequence.type', config=config)
+    if company is None:
+        company = get_company(config=config)
+    sequence_type, = SequenceType.find([('name', '=', "Member")])
+    sequence = Sequence(
+        name=f"{name} Members", sequence_type=sequence_type,
+        prefix='M', padding=8, company=company)
+    sequence.save()
+    programme = Programme(
+        name=name, code=code, company=company, member_sequence=sequence)
+    programme.save()
+    if properties is None:
+        properties = [('SH', "Shanghai Bund Hotel"), ('BJ', "Beijing Hotel")]
+    for prop_code, prop_name in properties:
+        Property(programme=programme, code=prop_code, name=prop_name).save()
+    programme.reload()
+    return programme
+
+
+def get_property(programme, code):
+    for property_ in programme.properties:
+        if property_.code == code:
+            return property_
+    raise KeyError(code)
