@@ -17,11 +17,11 @@ import re
 from cryptography.fernet import Fernet, InvalidToken
 from stdnum.cn import ric
 
-from trytond.config import config
-from trytond.tools import logging as tools_logging
+from trytond import config
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, fields
 from trytond.pool import Pool
+from trytond.tools import logging as tools_logging
 from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 

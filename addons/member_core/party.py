@@ -9,12 +9,16 @@ from sql import Null
 from trytond.i18n import gettext
 from trytond.model import Index, ModelView, Unique, Workflow, fields
 from trytond.pool import Pool, PoolMeta
-from trytond.pyson import Bool, Eval, If
+from trytond.pyson import Bool, Eval
 from trytond.transaction import Transaction
 
 from . import identity
 from .exceptions import (
-    CardRefused, MemberAccessError, MemberError, MemberValidationError)
+    CardRefused,
+    MemberAccessError,
+    MemberError,
+    MemberValidationError,
+)
 
 MEMBER_STATES = [
     (None, ""),
@@ -302,7 +306,9 @@ class Party(Workflow, metaclass=PoolMeta):
         values = super().preprocess_values(mode, values)
         now = dt.datetime.now()
         for channel in CONSENT_CHANNELS:
-            if f'consent_{channel}' in values:
+            # Time of the last grant or withdrawal, as proof of consent
+            if f'consent_{channel}' in values and (
+                    mode == 'write' or values[f'consent_{channel}']):
                 values[f'consent_{channel}_date'] = now
         if values.get('member_email'):
             values['member_email'] = values['member_email'].strip().lower()
@@ -404,8 +410,9 @@ class Party(Workflow, metaclass=PoolMeta):
     def export_data(cls, records, fields_names, header=False):
         # Exports leave the server as files: never with ID numbers in clear
         with Transaction().set_context(_member_mask_id=True):
+            # Browse again: records keep the context they were read with
             return super().export_data(
-                records, fields_names, header=header)
+                cls.browse(records), fields_names, header=header)
 
     @classmethod
     def export_data_domain(cls, domain, fields_names, offset=0, limit=None,

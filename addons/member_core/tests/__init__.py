@@ -1,7 +1,7 @@
 # This file is part of the member suite.  The COPYRIGHT file at the top
 # level of this repository contains the full copyright notices and license
 # terms.
-from trytond.config import config
+from trytond import config
 
 # Tests need an ID encryption key; real servers read it from their
 # configuration file (see README: [member] id_key).

@@ -39,8 +39,11 @@ def create_programme(
     return programme
 
 
-def get_property(programme, code):
-    for property_ in programme.properties:
-        if property_.code == code:
-            return property_
-    raise KeyError(code)
+def get_property(programme, code, config=None):
+    "Return the property of the programme with the code"
+    Property = Model.get('member.property', config=config)
+    property_, = Property.find([
+            ('programme', '=', programme.id),
+            ('code', '=', code),
+            ])
+    return property_
