@@ -5,6 +5,7 @@ import datetime as dt
 
 import phonenumbers
 from sql import Null
+from sql.functions import Extract
 
 from trytond.i18n import gettext
 from trytond.model import Index, ModelView, Unique, Workflow, fields
@@ -250,12 +251,9 @@ class Party(Workflow, metaclass=PoolMeta):
 
     @classmethod
     def search_birthday_month(cls, name, clause):
-        pool = Pool()
-        Party = pool.get('party.party')
-        table = Party.__table__()
+        table = cls.__table__()
         _, operator, value = clause
         Operator = fields.SQL_OPERATORS[operator]
-        from sql.functions import Extract
         query = table.select(
             table.id,
             where=Operator(Extract('MONTH', table.birthday), value))
