@@ -1,0 +1,195 @@
+# This file is part of the member suite.  The COPYRIGHT file at the top
+# level of this repository contains the full copyright notices and license
+# terms.
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+
+from sql import Cast, Literal
+from sql.aggregate import Sum
+from sql.conditionals import Coalesce
+
+from trytond import backend
+from trytond.i18n import gettext
+from trytond.model import Index, ModelSQL, ModelView, Unique, fields
+from trytond.pool import Pool
+from trytond.tools import grouped_slice, reduce_ids
+from trytond.transaction import Transaction
+
+from .exceptions import LedgerAccessError
+
+QUANTITY_DIGITS = (16, 4)
+# Columns the ledger maintains itself under the member lock
+MAINTAINED = {'balance', 'held', 'lifetime_earned'}
+
+
+def numeric(column):
+    "Compare a Numeric column in SQL: SQLite stores decimals as text"
+    if backend.name == 'sqlite':
+        return Cast(column, 'NUMERIC')
+    return column
+
+
+class Account(ModelSQL, ModelView):
+    "Point Account"
+    __name__ = 'member.point.account'
+
+    member = fields.Many2One(
+        'party.party', "Member", required=True, ondelete='RESTRICT')
+    type = fields.Many2One(
+        'member.point.type', "Type", required=True, ondelete='RESTRICT')
+    balance = fields.Numeric(
+        "Balance", digits=QUANTITY_DIGITS, readonly=True,
+        help="Sum of all ledger lines, pending points included.")
+    held = fields.Numeric(
+        "Held", digits=QUANTITY_DIGITS, readonly=True,
+        help="Authorised by holds and not yet captured or released.")
+    lifetime_earned = fields.Numeric(
+        "Lifetime Earned", digits=QUANTITY_DIGITS, readonly=True)
+    pending = fields.Function(fields.Numeric(
+            "Pending", digits=QUANTITY_DIGITS,
+            help="Earned but not yet spendable."),
+        'get_pending')
+    available = fields.Function(fields.Numeric(
+            "Available", digits=QUANTITY_DIGITS,
+            help="What the member may spend now."),
+        'get_available')
+    lines = fields.One2Many(
+        'member.point.line', 'account', "Lines", readonly=True)
+    lots = fields.One2Many(
+        'member.point.lot', 'account', "Lots", readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls.__access__.add('member')
+        t = cls.__table__()
+        cls._sql_constraints = [
+            ('member_type_unique', Unique(t, t.member, t.type),
+                'member_points.msg_account_unique'),
+            ]
+        cls._sql_indexes.add(Index(t, (t.type, Index.Equality())))
+
+    @classmethod
+    def default_balance(cls):
+        return Decimal(0)
+
+    @classmethod
+    def default_held(cls):
+        return Decimal(0)
+
+    @classmethod
+    def default_lifetime_earned(cls):
+        return Decimal(0)
+
+    def get_rec_name(self, name):
+        return f'{self.member.rec_name} - {self.type.rec_name}'
+
+    @classmethod
+    def get_pending(cls, accounts, name, date=None):
+        pool = Pool()
+        Lot = pool.get('member.point.lot')
+        lot = Lot.__table__()
+        cursor = Transaction().connection.cursor()
+        date = date or dt.date.today()
+        result = {a.id: Decimal(0) for a in accounts}
+        for sub_ids in grouped_slice(list(result)):
+            cursor.execute(*lot.select(
+                    lot.account, Sum(lot.remaining),
+                    where=reduce_ids(lot.account, sub_ids)
+                    & (lot.state == 'open')
+                    & (lot.available_date > date),
+                    group_by=[lot.account]))
+            for account_id, quantity in cursor:
+                result[account_id] = Decimal(str(quantity or 0))
+        return result
+
+    @classmethod
+    def get_available(cls, accounts, name):
+        pending = cls.get_pending(accounts, 'pending')
+        return {a.id: a.balance - pending[a.id] - a.held for a in accounts}
+
+    @classmethod
+    def check_modification(cls, mode, accounts, values=None, external=False):
+        super().check_modification(
+            mode, accounts, values=values, external=external)
+        if mode == 'delete' or (
+                mode == 'write' and external and MAINTAINED & set(values)):
+            raise LedgerAccessError(gettext(
+                    'member_points.msg_account_maintained'))
+
+    @classmethod
+    def get_or_create(cls, member, type_):
+        "Return the account of member for the point type, creating it"
+        accounts = cls.search([
+                ('member', '=', member.id),
+                ('type', '=', type_.id),
+                ], limit=1)
+        if accounts:
+            return accounts[0]
+        account, = cls.create([{'member': member.id, 'type': type_.id}])
+        return account
+
+    @classmethod
+    def check_balances(cls, accounts=None):
+        """Return the ids of accounts whose maintained columns disagree with
+        their lines and holds (an empty list when all agree):
+        balance = sum(lines), held = sum(authorised holds),
+        lifetime_earned = sum(earn lines).
+        """
+        pool = Pool()
+        Line = pool.get('member.point.line')
+        Hold = pool.get('member.point.hold')
+        account = cls.__table__()
+        line = Line.__table__()
+        hold = Hold.__table__()
+        cursor = Transaction().connection.cursor()
+        where = Literal(True)
+        if accounts is not None:
+            where = reduce_ids(account.id, [a.id for a in accounts])
+        if backend.name == 'sqlite':
+            # SQLite sums decimals as floats: add them up exactly here
+            expected = defaultdict(lambda: [Decimal(0)] * 3)
+            cursor.execute(*line.select(line.account, line.quantity,
+                    line.kind))
+            for account_id, quantity, kind in cursor:
+                expected[account_id][0] += quantity
+                if kind == 'earn':
+                    expected[account_id][2] += quantity
+            cursor.execute(*hold.select(hold.account, hold.quantity,
+                    where=hold.state == 'authorised'))
+            for account_id, quantity in cursor:
+                expected[account_id][1] += quantity
+            cursor.execute(*account.select(account.id, account.balance,
+                    account.held, account.lifetime_earned, where=where))
+            return [account_id for account_id, *actual in cursor
+                if list(actual) != expected[account_id]]
+        lines = line.select(
+            line.account,
+            Sum(line.quantity).as_('total'),
+            Sum(line.quantity, filter_=line.kind == 'earn').as_('earned'),
+            group_by=[line.account])
+        holds = hold.select(
+            hold.account, Sum(hold.quantity).as_('total'),
+            where=hold.state == 'authorised',
+            group_by=[hold.account])
+        cursor.execute(*account
+            .join(lines, 'LEFT', condition=lines.account == account.id)
+            .join(holds, 'LEFT', condition=holds.account == account.id)
+            .select(account.id,
+                where=where & (
+                    (account.balance != Coalesce(lines.total, 0))
+                    | (account.held != Coalesce(holds.total, 0))
+                    | (account.lifetime_earned
+                        != Coalesce(lines.earned, 0)))))
+        return [i for i, in cursor]
+
+    @classmethod
+    def _add(cls, account, balance=0, held=0, earned=0):
+        "Add to the maintained columns; the caller holds the member lock"
+        account = cls(account.id)
+        cls.write([account], {
+                'balance': account.balance + balance,
+                'held': account.held + held,
+                'lifetime_earned': account.lifetime_earned + earned,
+                })
