@@ -12,13 +12,15 @@ from sql.conditionals import Coalesce
 from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
+from trytond.model.fields import SQL_OPERATORS
 from trytond.pool import Pool
-from trytond.tools import grouped_slice, reduce_ids
+from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
 from .exceptions import LedgerAccessError
 
 QUANTITY_DIGITS = (16, 4)
+In = SQL_OPERATORS['in']
 # Columns the ledger maintains itself under the member lock
 MAINTAINED = {'balance', 'held', 'lifetime_earned'}
 
@@ -93,10 +95,10 @@ class Account(ModelSQL, ModelView):
         cursor = Transaction().connection.cursor()
         date = date or dt.date.today()
         result = {a.id: Decimal(0) for a in accounts}
-        for sub_ids in grouped_slice(list(result)):
+        for sub_ids in grouped_slice(list(result), 1000):
             cursor.execute(*lot.select(
                     lot.account, Sum(lot.remaining),
-                    where=reduce_ids(lot.account, sub_ids)
+                    where=In(lot.account, sub_ids)
                     & (lot.state == 'open')
                     & (lot.available_date > date),
                     group_by=[lot.account]))
@@ -146,7 +148,7 @@ class Account(ModelSQL, ModelView):
         cursor = Transaction().connection.cursor()
         where = Literal(True)
         if accounts is not None:
-            where = reduce_ids(account.id, [a.id for a in accounts])
+            where = In(account.id, [a.id for a in accounts])
         if backend.name == 'sqlite':
             # SQLite sums decimals as floats: add them up exactly here
             expected = defaultdict(lambda: [Decimal(0)] * 3)

@@ -54,10 +54,10 @@ from sql.operators import Concat
 from trytond.i18n import gettext
 from trytond.model import Model
 from trytond.pool import Pool
-from trytond.tools import grouped_slice, reduce_ids
+from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
-from .account import numeric
+from .account import In, numeric
 from .exceptions import IdempotencyError, InsufficientBalance, PostingError
 
 
@@ -100,12 +100,16 @@ class Ledger(Model):
             return posting
 
     @classmethod
-    def _check(cls, member, type_, quantity):
+    def _check_type(cls, member, type_, quantity):
         type_.check_quantity(quantity)
         if member.programme != type_.programme:
             raise PostingError(gettext(
                     'member_points.msg_type_other_programme',
                     type=type_.rec_name, member=member.rec_name))
+
+    @classmethod
+    def _check(cls, member, type_, quantity):
+        cls._check_type(member, type_, quantity)
         member.check_member_usable()
 
     @classmethod
@@ -268,7 +272,12 @@ class Ledger(Model):
         cls._lock([member])
         if posting := cls._replay(key, fp):
             return posting
-        cls._check(member, type_, abs(quantity))
+        if quantity > 0:
+            cls._check(member, type_, quantity)
+        else:
+            # Taking value back (refunds, corrections) must also work for
+            # suspended and terminated members
+            cls._check_type(member, type_, -quantity)
         posting = cls._posting(
             'adjust', key, fp, member, date, source=source,
             description=description)
@@ -302,7 +311,8 @@ class Ledger(Model):
                     'member_points.msg_insufficient_balance',
                     member=account.member.rec_name,
                     type=account.type.rec_name,
-                    quantity=quantity, available=available))
+                    quantity=quantity,
+                    available=account.type.round(available)))
 
     @classmethod
     def hold(cls, member, type_, quantity, key, source=None, date=None):
@@ -555,7 +565,7 @@ class Ledger(Model):
                 order_by=[lot.id]))
         lot_ids = [i for i, in cursor]
         for sub_ids in grouped_slice(lot_ids, 10_000):
-            in_chunk = reduce_ids(lot.id, list(sub_ids))
+            in_chunk = In(lot.id, list(sub_ids))
             posting_key = Concat('expire:', Cast(lot.id, 'VARCHAR'))
             cursor.execute(*posting.insert(
                     [posting.key, posting.fingerprint, posting.operation,

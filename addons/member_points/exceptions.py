@@ -25,3 +25,25 @@ class LedgerAccessError(AccessError):
 
 class PointTypeValidationError(ValidationError):
     pass
+
+
+class RequestError(UserError):
+    "A point request (adjustment, conversion, transfer) is refused."
+    pass
+
+
+class RequestAccessError(AccessError):
+    pass
+
+
+class RequestValidationError(ValidationError):
+    pass
+
+
+class RuleError(UserError):
+    "An earn event is invalid; nothing was written."
+    pass
+
+
+class RuleValidationError(ValidationError):
+    pass

@@ -120,6 +120,10 @@ class PointType(DeactivableMixin, ModelSQL, ModelView):
         elif self.expiry_policy == 'year_end':
             return dt.date(date.year + self.expiry_years, 12, 31)
 
+    def round(self, quantity):
+        "Return quantity with the digits of the type"
+        return quantity.quantize(Decimal(1).scaleb(-self.digits))
+
     def check_quantity(self, quantity, field="quantity"):
         "Raise unless quantity is a positive Decimal within the digits"
         if not isinstance(quantity, Decimal) or not quantity.is_finite():
@@ -130,7 +134,7 @@ class PointType(DeactivableMixin, ModelSQL, ModelView):
             raise PostingError(gettext(
                     'member_points.msg_quantity_not_positive',
                     field=field, value=quantity, type=self.rec_name))
-        if quantity != quantity.quantize(Decimal(1).scaleb(-self.digits)):
+        if quantity != self.round(quantity):
             raise PostingError(gettext(
                     'member_points.msg_quantity_digits',
                     field=field, value=quantity, type=self.rec_name,
