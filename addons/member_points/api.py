@@ -362,7 +362,7 @@ class Ledger(Model):
         if hold.state != 'authorised':
             raise PostingError(gettext(
                     'member_points.msg_hold_not_authorised',
-                    hold=hold.key, state=hold.state))
+                    hold=hold.key, state=hold.state_string))
         if quantity > hold.quantity:
             raise PostingError(gettext(
                     'member_points.msg_capture_exceeds_hold',
@@ -387,7 +387,7 @@ class Ledger(Model):
         if hold.state != 'authorised':
             raise PostingError(gettext(
                     'member_points.msg_hold_not_authorised',
-                    hold=hold.key, state=hold.state))
+                    hold=hold.key, state=hold.state_string))
         Hold.write([hold], {'state': 'released'})
         Account._add(hold.account, held=-hold.quantity)
         return hold

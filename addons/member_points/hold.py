@@ -30,6 +30,7 @@ class Hold(ModelSQL, ModelView):
         "Source", selection='get_sources', readonly=True)
     date = fields.Date("Date", required=True, readonly=True)
     state = fields.Selection(STATES, "State", required=True, readonly=True)
+    state_string = state.translated('state')
     capture = fields.Many2One(
         'member.point.posting', "Capture", readonly=True,
         ondelete='RESTRICT')
