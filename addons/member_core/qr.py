@@ -657,19 +657,29 @@ class SignupReport(ModelSQL, ModelView):
         ChannelQR = pool.get('member.channel.qr')
         party = Party.__table__()
         channel = ChannelQR.__table__()
-        month = cls.month.sql_cast(DateTrunc('month', party.join_date))
-        return party.join(channel, 'LEFT',
+        # The month is computed in a sub-query: PostgreSQL does not see two
+        # DATE_TRUNC with parameters as the same GROUP BY expression
+        signup = party.join(channel, 'LEFT',
             condition=party.channel_qr == channel.id
             ).select(
-            Min(party.id).as_('id'),
-            month.as_('month'),
+            party.id.as_('id'),
+            cls.month.sql_cast(
+                DateTrunc('month', party.join_date)).as_('month'),
             party.programme.as_('programme'),
             party.source_channel.as_('source_channel'),
             party.channel_qr.as_('channel_qr'),
             channel.campaign.as_('campaign'),
             party.home_property.as_('property'),
-            Count(party.id).as_('signups'),
-            where=(party.programme != Null) & (party.join_date != Null),
+            where=(party.programme != Null) & (party.join_date != Null))
+        return signup.select(
+            Min(signup.id).as_('id'),
+            signup.month.as_('month'),
+            signup.programme.as_('programme'),
+            signup.source_channel.as_('source_channel'),
+            signup.channel_qr.as_('channel_qr'),
+            signup.campaign.as_('campaign'),
+            signup.property.as_('property'),
+            Count(signup.id).as_('signups'),
             group_by=[
-                month, party.programme, party.source_channel,
-                party.channel_qr, channel.campaign, party.home_property])
+                signup.month, signup.programme, signup.source_channel,
+                signup.channel_qr, signup.campaign, signup.property])

@@ -1325,6 +1325,6 @@ class Report(ModelSQL, ModelView):
             party.programme.as_('programme'),
             party.tier.as_('tier'),
             party.home_property.as_('property'),
-            Count(Literal('*')).as_('member_count'),
+            Count(party.id).as_('member_count'),
             where=(party.tier != Null) & (party.member_state == 'member'),
             group_by=[party.programme, party.tier, party.home_property])

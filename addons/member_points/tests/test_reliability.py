@@ -16,7 +16,7 @@ from trytond import backend
 from trytond.exceptions import UserError
 from trytond.modules.company.tests.test_module import create_company
 from trytond.pool import Pool
-from trytond.tests.test_tryton import DB_NAME, activate_module
+from trytond.tests.test_tryton import DB_NAME, activate_module, drop_db
 from trytond.transaction import Transaction, TransactionError
 
 PROCESSES = 8
@@ -110,6 +110,11 @@ class ReliabilityTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         activate_module('member_points')
+
+    @classmethod
+    def tearDownClass(cls):
+        # The workers committed: later test classes need a clean database
+        drop_db()
 
     def setup_fixture(self):
         def func():
