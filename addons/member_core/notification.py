@@ -405,6 +405,18 @@ class Message(ModelSQL, ModelView):
                 | (history.from_tier != history.to_tier)))
 
     @classmethod
+    def queue_recent_tier_changes(cls, days=7):
+        """Queue the changes of the last days not queued yet
+
+        The tier review inserts its history rows with SQL in one large
+        transaction: their messages are queued here, by the sender cron,
+        so that the review does not also write a message per channel."""
+        pool = Pool()
+        Date = pool.get('ir.date')
+        since = Date.today() - dt.timedelta(days=days)
+        cls.queue_tier_changes(lambda history: history.date >= since)
+
+    @classmethod
     def _birthday_condition(cls, party, date):
         month = Extract('MONTH', party.birthday)
         day = Extract('DAY', party.birthday)
@@ -440,6 +452,8 @@ class Message(ModelSQL, ModelView):
         cursor = transaction.connection.cursor()
         table = cls.__table__()
         last_id = 0
+        cls.queue_recent_tier_changes()
+        transaction.commit()
         with without_check_access():
             while True:
                 cursor.execute(*table.select(
@@ -554,18 +568,6 @@ class Message(ModelSQL, ModelView):
         if isinstance(self.origin, History) and self.origin.to_tier:
             extra['tier'] = self.origin.to_tier.name
         return format_template(template, self.member, **extra)
-
-
-class Tier(metaclass=PoolMeta):
-    __name__ = 'member.tier'
-
-    @classmethod
-    def _history_inserted(cls, last_id):
-        pool = Pool()
-        Message = pool.get('member.message')
-        # Runs the ir.trigger of the administrators, none is shipped
-        super()._history_inserted(last_id)
-        Message.queue_tier_changes(lambda history: history.id > last_id)
 
 
 class TierHistory(metaclass=PoolMeta):

@@ -167,7 +167,7 @@ class NotificationTestCase(unittest.TestCase):
 
     @with_transaction()
     def test_metric_upgrade_queues(self):
-        "An upgrade by a metric queues the tier change SMS"
+        "The sender cron queues the SMS of an upgrade by a metric"
         pool = Pool()
         Metric = pool.get('member.tier.metric')
         Message = pool.get('member.message')
@@ -175,6 +175,8 @@ class NotificationTestCase(unittest.TestCase):
         with set_company(company):
             member, = create_members(programme, [(True, False, True)])
             Metric.record(member, 'spend', Decimal('500'))
+            Message.queue_recent_tier_changes()
+            Message.queue_recent_tier_changes()
             sms, = Message.search([
                     ('member', '=', member.id), ('channel', '=', 'sms')])
             self.assertEqual(sms.state, 'pending')
