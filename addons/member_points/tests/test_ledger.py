@@ -7,12 +7,15 @@ import unittest
 from decimal import Decimal
 
 from trytond.model.exceptions import AccessError
-from trytond.modules.company.tests.test_module import create_company
 from trytond.modules.member_core.exceptions import CardRefused
 from trytond.modules.member_points.exceptions import (
     IdempotencyError,
     InsufficientBalance,
     PostingError,
+)
+from trytond.modules.member_points.tests.tools import (
+    create_members,
+    create_programme,
 )
 from trytond.pool import Pool
 from trytond.tests.test_tryton import activate_module, with_transaction
@@ -33,28 +36,9 @@ class LedgerTestCase(unittest.TestCase):
         activate_module('member_points')
 
     def setup_member(self, expiry='never', months=None, **type_values):
-        pool = Pool()
-        Programme = pool.get('member.programme')
-        Property = pool.get('member.property')
-        Party = pool.get('party.party')
-        PointType = pool.get('member.point.type')
-        Sequence = pool.get('ir.sequence')
-        ModelData = pool.get('ir.model.data')
-        company = create_company()
-        sequence = Sequence(name="Members", sequence_type=ModelData.get_id(
-                'member_core', 'sequence_type_member'))
-        sequence.save()
-        programme = Programme(
-            name="Club", code='C', company=company,
-            member_sequence=sequence)
-        programme.save()
-        property_ = Property(programme=programme, code='H', name="Hotel")
-        property_.save()
-        members = Party.create([{
-                    'name': name, 'programme': programme.id,
-                    'home_property': property_.id,
-                    'member_state': 'member',
-                    } for name in ["Ann", "Bob"]])
+        PointType = Pool().get('member.point.type')
+        programme = create_programme()
+        members = create_members(programme, ["Ann", "Bob"])
         type_ = PointType(
             programme=programme, name="Points", code='P',
             expiry_policy=expiry, expiry_months=months, **type_values)

@@ -14,7 +14,10 @@ from decimal import Decimal
 
 from trytond import backend
 from trytond.exceptions import UserError
-from trytond.modules.company.tests.test_module import create_company
+from trytond.modules.member_points.tests.tools import (
+    create_members,
+    create_programme,
+)
 from trytond.pool import Pool
 from trytond.tests.test_tryton import DB_NAME, activate_module, drop_db
 from trytond.transaction import Transaction, TransactionError
@@ -118,27 +121,10 @@ class ReliabilityTestCase(unittest.TestCase):
 
     def setup_fixture(self):
         def func():
-            pool = Pool()
-            Programme = pool.get('member.programme')
-            Property = pool.get('member.property')
-            Party = pool.get('party.party')
-            PointType = pool.get('member.point.type')
-            Sequence = pool.get('ir.sequence')
-            ModelData = pool.get('ir.model.data')
-            company = create_company()
-            sequence = Sequence(name="Members",
-                sequence_type=ModelData.get_id(
-                    'member_core', 'sequence_type_member'))
-            sequence.save()
-            programme = Programme(name="Hot", code='HOT', company=company,
-                member_sequence=sequence)
-            programme.save()
-            property_ = Property(programme=programme, code='H', name="H")
-            property_.save()
-            members = Party.create([{
-                        'name': f"Hot {i}", 'programme': programme.id,
-                        'home_property': property_.id,
-                        'member_state': 'member'} for i in range(MEMBERS)])
+            PointType = Pool().get('member.point.type')
+            programme = create_programme(code='HOT')
+            members = create_members(
+                programme, [f"Hot {i}" for i in range(MEMBERS)])
             type_ = PointType(programme=programme, name="Points",
                 code='P')
             type_.save()

@@ -10,7 +10,6 @@ from trytond.model.exceptions import (
     DomainValidationError,
     RequiredValidationError,
 )
-from trytond.modules.company.tests.test_module import create_company
 from trytond.modules.member_core.exceptions import CardRefused
 from trytond.modules.member_points.exceptions import (
     InsufficientBalance,
@@ -18,6 +17,10 @@ from trytond.modules.member_points.exceptions import (
     RequestAccessError,
     RequestError,
     RequestValidationError,
+)
+from trytond.modules.member_points.tests.tools import (
+    create_members,
+    create_programme,
 )
 from trytond.pool import Pool
 from trytond.tests.test_tryton import activate_module, with_transaction
@@ -35,28 +38,10 @@ class RequestTestCase(unittest.TestCase):
 
     def setup_members(self):
         "Return (ann, bob), points and stored value types"
-        pool = Pool()
-        Programme = pool.get('member.programme')
-        Property = pool.get('member.property')
-        Party = pool.get('party.party')
-        PointType = pool.get('member.point.type')
-        Sequence = pool.get('ir.sequence')
-        ModelData = pool.get('ir.model.data')
-        company = create_company()
-        sequence = Sequence(name="Members", sequence_type=ModelData.get_id(
-                'member_core', 'sequence_type_member'))
-        sequence.save()
-        programme = Programme(
-            name="Club", code='C', company=company,
-            member_sequence=sequence)
-        programme.save()
-        property_ = Property(programme=programme, code='H', name="Hotel")
-        property_.save()
-        members = Party.create([{
-                    'name': name, 'programme': programme.id,
-                    'home_property': property_.id,
-                    'member_state': 'member',
-                    } for name in ["Ann", "Bob"]])
+        PointType = Pool().get('member.point.type')
+        programme = create_programme()
+        company = programme.company
+        members = create_members(programme, ["Ann", "Bob"])
         points = PointType(programme=programme, name="Points", code='P')
         points.save()
         stored = PointType(

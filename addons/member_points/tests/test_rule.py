@@ -7,8 +7,11 @@ import unittest
 from decimal import Decimal
 
 from trytond.model.exceptions import AccessError, ValidationError
-from trytond.modules.company.tests.test_module import create_company
 from trytond.modules.member_points.exceptions import RuleError
+from trytond.modules.member_points.tests.tools import (
+    create_members,
+    create_programme,
+)
 from trytond.pool import Pool
 from trytond.tests.test_tryton import activate_module, with_transaction
 from trytond.transaction import Transaction
@@ -27,22 +30,11 @@ class RuleTestCase(unittest.TestCase):
 
     def setup_programme(self, digits=0):
         pool = Pool()
-        Programme = pool.get('member.programme')
         Property = pool.get('member.property')
-        Party = pool.get('party.party')
         PointType = pool.get('member.point.type')
-        Sequence = pool.get('ir.sequence')
-        ModelData = pool.get('ir.model.data')
         Tier = pool.get('member.tier')
         Group = pool.get('member.point.rule.group')
-        company = create_company()
-        sequence = Sequence(name="Members", sequence_type=ModelData.get_id(
-                'member_core', 'sequence_type_member'))
-        sequence.save()
-        programme = Programme(
-            name="Club", code='C', company=company,
-            member_sequence=sequence)
-        programme.save()
+        programme = create_programme()
         self.classic, self.gold = Tier.create([{
                     'programme': programme.id, 'name': "Classic",
                     'level': 0,
@@ -55,13 +47,9 @@ class RuleTestCase(unittest.TestCase):
                     }, {
                     'programme': programme.id, 'code': 'M', 'name': "Mall",
                     }])
-        self.ann, self.bob = Party.create([{
-                    'name': name, 'programme': programme.id,
-                    'home_property': self.hotel.id,
-                    'member_state': 'member',
-                    'tier': self.classic.id,
-                    'birthday': dt.date(1990, 3, 12),
-                    } for name in ["Ann", "Bob"]])
+        self.ann, self.bob = create_members(
+            programme, ["Ann", "Bob"], property_=self.hotel,
+            tier=self.classic.id, birthday=dt.date(1990, 3, 12))
         self.points = PointType(
             programme=programme, name="Points", code='P', digits=digits)
         self.points.save()
