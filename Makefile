@@ -24,6 +24,9 @@ SAO_STAMP := $(SAO_DIR)/package/.installed
 ADDON_PROJECTS := $(foreach cfg,$(wildcard addons/*/tryton.cfg),\
 	$(wildcard $(dir $(cfg))pyproject.toml))
 ADDON_DIRS := $(patsubst %/pyproject.toml,./%,$(ADDON_PROJECTS))
+# packages shipped inside a module (the IoT box agent) install beside it
+SUB_PROJECTS := $(foreach d,$(ADDON_DIRS),$(wildcard $(d)/*/pyproject.toml))
+ADDON_DIRS += $(patsubst %/pyproject.toml,%,$(SUB_PROJECTS))
 # named after the module list: a new module means a new install
 INSTALL_STAMP := $(VENV)/.installed-$(shell echo $(ADDON_DIRS) \
 	| cksum | cut -d' ' -f1)
@@ -49,7 +52,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(INSTALL_STAMP): $(PY) requirements.txt $(ADDON_PROJECTS)
+$(INSTALL_STAMP): $(PY) requirements.txt $(ADDON_PROJECTS) $(SUB_PROJECTS)
 	@mkdir -p var
 	@echo "Installing requirements.txt and $(or $(ADDON_DIRS),no module)" \
 		"into $(VENV) (log: var/install.log)"

@@ -4,7 +4,8 @@
     .venv/bin/python scripts/run_tests.py [--modules "a b"] [-k PATTERN]
 
 For each module (dependencies first) it runs with unittest
-tests.test_module, tests.test_scenario and any other tests/test_*.py, so
+tests.test_module, tests.test_scenario, any other tests/test_*.py and the
+tests of the packages shipped inside the module (e.g. the IoT agent), so
 the scenario doctests that load_tests adds run too (pytest would skip
 them). It ends with one line
 "N passed, N failed[, N skipped]" and exits non-zero on any failure or
@@ -47,6 +48,9 @@ def child(module, pattern, result_file, verbosity):
         for n in test_files(module)]
     loader = unittest.TestLoader()
     suite = loader.loadTestsFromNames(names)
+    for project in subprojects(module):
+        suite.addTests(loader.discover(
+                str(project / 'tests'), top_level_dir=str(project)))
     if pattern:
         suite = _filter(suite, pattern)
     runner = unittest.TextTestRunner(verbosity=verbosity, stream=sys.stdout)
@@ -71,6 +75,16 @@ def test_files(module):
             'test_*.py'))
     return ([n for n in TEST_FILES if n in found]
         + [n for n in found if n not in TEST_FILES])
+
+
+def subprojects(module):
+    """Packages shipped inside a module that trytond does not load
+
+    e.g. the IoT box agent (addons/iot_devices/agent): a pyproject.toml
+    and a tests/ folder of plain unittest tests.
+    """
+    return sorted(p.parent for p in (ADDONS / module).glob('*/pyproject.toml')
+        if (p.parent / 'tests').is_dir())
 
 
 def _filter(suite, pattern):
