@@ -47,3 +47,8 @@ class RuleError(UserError):
 
 class RuleValidationError(ValidationError):
     pass
+
+
+class StatementError(UserError):
+    "A points statement is asked for an invalid period."
+    pass

@@ -7,6 +7,7 @@ from trytond.tests.test_tryton import ModuleTestCase
 class MemberPointsTestCase(ModuleTestCase):
     "Test Member Points module"
     module = 'member_points'
+    extras = ['account']
 
 
 del ModuleTestCase
