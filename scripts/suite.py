@@ -54,12 +54,15 @@ def addon_dirs():
     """Directories under addons/ to pip install
 
     Only modules: with tryton.cfg, as trytond fails to start when an
-    installed module has none.
+    installed module has none; plus the packages shipped inside a module
+    (the IoT box agent), which the module requires and PyPI does not hold.
     """
     if not ADDONS.is_dir():
         return []
-    return sorted(p for p in ADDONS.iterdir()
-        if (p / 'pyproject.toml').is_file() and (p / 'tryton.cfg').is_file())
+    modules = [p for p in ADDONS.iterdir()
+        if (p / 'pyproject.toml').is_file() and (p / 'tryton.cfg').is_file()]
+    return sorted(modules + [p.parent for m in modules
+            for p in m.glob('*/pyproject.toml')])
 
 
 def modules():

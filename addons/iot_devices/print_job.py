@@ -144,7 +144,7 @@ class PrintJob(Workflow, ModelSQL, ModelView):
     def _check_document(cls, text, name):
         try:
             receipt_document.loads(text or '')
-        except receipt_document.InvalidDocument as exception:
+        except receipt_document.ReceiptError as exception:
             raise DocumentError(gettext(
                     'iot_devices.msg_print_job_document',
                     job=name, reason=str(exception))) from exception
@@ -168,12 +168,12 @@ class PrintJob(Workflow, ModelSQL, ModelView):
         """Queue a job for the printer device and return it
 
         document is a receipt document (dict; Decimals and dates are turned
-        into strings); it is validated like the agent does and a
-        DocumentError names the offending field.
+        into strings); it is validated by the agent's own validator
+        (receipt_document) and a DocumentError names the offending field.
         """
         try:
             text = receipt_document.dumps(document or {})
-        except receipt_document.InvalidDocument as exception:
+        except receipt_document.ReceiptError as exception:
             raise DocumentError(gettext(
                     'iot_devices.msg_print_job_document',
                     job=printer.rec_name, reason=str(exception))

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 from trytond.model.exceptions import AccessError
 from trytond.modules.company.tests.test_module import create_company
-from trytond.modules.iot_devices import receipt_document
 from trytond.modules.iot_devices.box import digest
 from trytond.modules.iot_devices.exceptions import (
     DeviceValidationError,
@@ -316,42 +315,26 @@ class IoTTestCase(unittest.TestCase):
         job = PrintJob.queue(printer_of(box), None, kind='drawer')
         self.assertEqual(job.payload, {})
 
-    def test_document_rules(self):
-        "The validator names the offending field"
-        tea = [{'name': "Tea", 'amount': "1"}]
+    @with_transaction()
+    def test_queue_refuses_what_the_agent_refuses(self):
+        "The server validates with the agent's validator, nothing is written"
+        pool = Pool()
+        PrintJob = pool.get('iot.print.job')
+        box, _ = self.paired_box()
         cases = [
-            ([], "document: not an object"),
-            ({}, "lines: is required"),
-            ({'lines': []}, "lines: is required"),
-            ({'lines': {'a': 1}}, "lines: not a list"),
-            ({'lines': [{'amount': "1"}]}, "lines[0].name: is required"),
-            ({'lines': [{'name': "A", 'amount': 1}]},
-                "lines[0].amount: not a decimal"),
-            ({'lines': [{'name': "A", 'amount': "NaN"}]},
-                "lines[0].amount: not a decimal"),
-            ({'lines': [{'name': "A", 'amount': "1", 'quantity': "x"}]},
-                "lines[0].quantity: not a decimal"),
-            ({'lines': tea, 'language': 'fr'},
-                "language: not one of en, zh_CN"),
-            ({'lines': tea, 'width': True}, "width: not 58 or 80"),
-            ({'lines': tea, 'qr': "x" * 501},
-                "qr: longer than 500 characters"),
-            ({'lines': tea, 'barcode': {'type': 'QR', 'data': "1"}},
-                "barcode.type: not one of"),
-            ({'lines': tea, 'totals': [["Total"]]},
-                "totals[0]: not a [label, value] pair"),
-            ({'lines': tea, 'member': {'lines': [["a", 1]]}},
-                "member.lines[0]: not a [label, value] pair"),
-            ({'lines': tea, 'header': ["x" * (256 * 1024)]},
-                "document: larger than 262144 bytes"),
+            ({'footer': ["Thanks", "\x1bp\x00"]},
+                r'footer\[1\]: control characters are not allowed'),
+            ({'header': ["Hotel", None]}, r'header\[1\]: not a text'),
+            ({'barcode': {'type': 'EAN13', 'data': "12AB"}},
+                r'barcode\.data: not valid for EAN13'),
+            ({'lines': [{'name': "Tea", 'amount': 1}]},
+                r'lines\[0\]\.amount: not a decimal'),
             ]
-        for document, reason in cases:
+        for values, reason in cases:
             with self.subTest(reason=reason):
-                with self.assertRaises(
-                        receipt_document.InvalidDocument) as cm:
-                    receipt_document.validate(document)
-                self.assertTrue(str(cm.exception).startswith(reason))
-        receipt_document.validate(RECEIPT)
+                with self.assertRaisesRegex(DocumentError, reason):
+                    PrintJob.queue(printer_of(box), dict(RECEIPT, **values))
+        self.assertEqual(PrintJob.search([]), [])
 
     @with_transaction()
     def test_for_target(self):

@@ -6,7 +6,7 @@ import re
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import receipt
+from . import receipt_document
 
 logger = logging.getLogger(__name__)
 
@@ -169,8 +169,8 @@ class Handler(BaseHTTPRequestHandler):
         else:
             document = {k: v for k, v in body.items() if k != "printer"}
         try:
-            receipt.validate(document)
-        except receipt.ReceiptError as error:
+            receipt_document.validate(document)
+        except receipt_document.ReceiptError as error:
             raise HTTPError(400, str(error))
         job = self.agent.spool.add(printer.name, "receipt", document)
         return 202, {"job": job["id"], "state": job["state"]}

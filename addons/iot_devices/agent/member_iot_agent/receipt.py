@@ -1,23 +1,17 @@
-"""Receipt documents: validation and ESC/POS rendering with python-escpos.
+"""ESC/POS rendering of receipt documents with python-escpos.
 
-The document format is the suite's contract (iot_protocol.md); the server
-module validates with the same rules before queueing a job.
+The document format is the suite's contract (iot_protocol.md), checked by
+receipt_document.validate before rendering.
 """
 import contextlib
-import decimal
 import io
-import re
 import unicodedata
 
 from escpos.constants import ESC, FS
-from escpos.escpos import Escpos
+
+from .receipt_document import barcode_data
 
 COLUMNS = {58: 32, 80: 48}
-LANGUAGES = ("en", "zh_CN")
-# the types the server module accepts, all printed by the printer itself
-BARCODE_TYPES = ("CODABAR", "CODE128", "CODE39", "CODE93", "EAN13", "EAN8",
-    "ITF", "NW7", "UPC-A", "UPC-E")
-MAX_QR = 500
 INIT = ESC + b"@"
 # Chinese printers print double-byte GB18030 text in "Chinese mode"
 CHINESE_ON = FS + b"&"
@@ -27,123 +21,6 @@ CODE_PAGES = {
     "cp437": 0, "cp850": 2, "cp860": 3, "cp863": 4, "cp865": 5,
     "cp1252": 16, "cp866": 17, "cp852": 18, "cp858": 19,
     }
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-class ReceiptError(ValueError):
-    "A one-line reason naming the field of the receipt document"
-
-
-def _text(value, where, required=False):
-    if value is None and not required:
-        return
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise ReceiptError(f"{where}: not a text")
-    if CONTROL.search(value):
-        # a stray ESC in a name would send commands to the printer
-        raise ReceiptError(f"{where}: control characters are not allowed")
-
-
-def _decimal(value, where):
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise ReceiptError(f"{where}: not a decimal")
-    try:
-        number = decimal.Decimal(str(value))
-    except decimal.InvalidOperation:
-        raise ReceiptError(f"{where}: not a decimal")
-    if not number.is_finite():
-        raise ReceiptError(f"{where}: not a decimal")
-
-
-def _texts(value, where):
-    if value is None:
-        return
-    if not isinstance(value, list):
-        raise ReceiptError(f"{where}: not a list")
-    for i, item in enumerate(value):
-        _text(item, f"{where}[{i}]", required=False)
-        if item is None:
-            raise ReceiptError(f"{where}[{i}]: not a text")
-
-
-def _pairs(value, where):
-    if value is None:
-        return
-    if not isinstance(value, list):
-        raise ReceiptError(f"{where}: not a list")
-    for i, pair in enumerate(value):
-        if not isinstance(pair, list) or len(pair) != 2:
-            raise ReceiptError(f"{where}[{i}]: not a [label, value] pair")
-        _text(pair[0], f"{where}[{i}][0]", required=True)
-        _text(pair[1], f"{where}[{i}][1]", required=True)
-
-
-def _object(value, where):
-    if not isinstance(value, dict):
-        raise ReceiptError(f"{where}: not an object")
-
-
-def barcode_data(barcode):
-    "Return the data as python-escpos expects it for the barcode type"
-    if barcode["type"] == "CODE128" and not barcode["data"].startswith(
-            "{"):
-        return "{B" + barcode["data"]
-    return barcode["data"]
-
-
-def validate(document):
-    """Raise ReceiptError if document is not a valid receipt document
-
-    Unknown keys are ignored, as the server module does."""
-    _object(document, "document")
-    if document.get("language", "en") not in LANGUAGES:
-        raise ReceiptError("language: not one of en, zh_CN")
-    width = document.get("width")
-    if width is not None and (
-            isinstance(width, bool) or width not in COLUMNS):
-        raise ReceiptError("width: not 58 or 80")
-    for key in ("copy", "open_drawer"):
-        if not isinstance(document.get(key, False), bool):
-            raise ReceiptError(f"{key}: not true or false")
-    _texts(document.get("header"), "header")
-    _texts(document.get("footer"), "footer")
-    _text(document.get("title"), "title")
-    for key in ("meta", "totals", "payments"):
-        _pairs(document.get(key), key)
-    lines = document.get("lines")
-    if not isinstance(lines, list) or not lines:
-        raise ReceiptError("lines: required, a non-empty list")
-    for i, line in enumerate(lines):
-        where = f"lines[{i}]"
-        _object(line, where)
-        _text(line.get("name"), f"{where}.name", required=True)
-        for key in ("quantity", "unit_price", "amount"):
-            _decimal(line.get(key), f"{where}.{key}")
-        _text(line.get("note"), f"{where}.note")
-    member = document.get("member")
-    if member is not None:
-        _object(member, "member")
-        for key in ("number", "name", "tier"):
-            _text(member.get(key), f"member.{key}")
-        _pairs(member.get("lines"), "member.lines")
-    qr = document.get("qr")
-    if qr is not None:
-        _text(qr, "qr", required=True)
-        if len(qr) > MAX_QR:
-            raise ReceiptError(f"qr: longer than {MAX_QR} characters")
-    barcode = document.get("barcode")
-    if barcode is not None:
-        _object(barcode, "barcode")
-        if barcode.get("type") not in BARCODE_TYPES:
-            raise ReceiptError("barcode.type: not one of "
-                + ", ".join(BARCODE_TYPES))
-        _text(barcode.get("data"), "barcode.data", required=True)
-        if not Escpos.check_barcode(
-                barcode["type"], barcode_data(barcode)):
-            raise ReceiptError(
-                f"barcode.data: not valid for {barcode['type']}")
 
 
 def display_width(text):

@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from . import __version__, receipt
+from . import __version__, receipt_document
 from .files import write_atomic
 
 logger = logging.getLogger(__name__)
@@ -117,8 +117,8 @@ class ServerClient(threading.Thread):
                 error = f"printer: unknown printer {printer!r}"
             elif kind == "receipt":
                 try:
-                    receipt.validate(document)
-                except receipt.ReceiptError as exception:
+                    receipt_document.validate(document)
+                except receipt_document.ReceiptError as exception:
                     error = str(exception)
             elif kind != "drawer":
                 error = f"kind: unknown kind {kind!r}"

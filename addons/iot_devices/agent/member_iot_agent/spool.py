@@ -14,7 +14,7 @@ import uuid
 
 from escpos.exceptions import Error as EscposError
 
-from . import receipt
+from . import receipt_document
 from .files import write_atomic
 from .printers import PrinterOffline
 
@@ -157,9 +157,10 @@ class PrintWorker(threading.Thread):
                 continue
             try:
                 if job["kind"] == "receipt":
-                    receipt.validate(job["document"])
+                    receipt_document.validate(job["document"])
                 data = printer.render(job["kind"], job["document"])
-            except (receipt.ReceiptError, EscposError, ValueError) as error:
+            except (receipt_document.ReceiptError, EscposError,
+                    ValueError) as error:
                 self.spool.update(job["id"], state="failed",
                     attempts=job["attempts"] + 1, error=str(error))
                 continue
