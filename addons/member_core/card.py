@@ -100,6 +100,7 @@ ACTIONS = [
     ('expire', "Expire"),
     ('close', "Close"),
     ('visit', "Visit"),
+    ('visit_restore', "Visit Restored"),
     ]
 # The states from which each lifecycle action may start
 ACTION_STATES = {
@@ -620,6 +621,33 @@ class Card(Workflow, ModelSQL, ModelView):
         cls._log([card], 'visit', reason,
             detail=f'{remaining} → {remaining - quantity}')
         return remaining - quantity
+
+    @classmethod
+    def restore_visits(cls, card, quantity=1, reason=None):
+        """Give back quantity visits used on the count card (a returned
+        sale) and return those left.
+
+        The card may have been suspended or reported lost since: the
+        visits still belong to it; only a closed or replaced card refuses.
+        """
+        cls.lock([card])
+        card = cls(card.id)
+        if quantity <= 0:
+            raise MemberError(gettext(
+                    'member_core.msg_card_restore_quantity',
+                    card=card.rec_name))
+        if card.product.kind != 'count':
+            raise CardRefused(gettext(
+                    'member_core.msg_card_not_count', card=card.rec_name))
+        if card.state in {'closed', 'replaced'}:
+            raise CardRefused(gettext(
+                    'member_core.msg_card_restore_state', card=card.rec_name,
+                    state=card.state_string))
+        remaining = card.visits_remaining or 0
+        cls.write([card], {'visits_remaining': remaining + quantity})
+        cls._log([card], 'visit_restore', reason,
+            detail=f'{remaining} → {remaining + quantity}')
+        return remaining + quantity
 
     # Lifecycle
 

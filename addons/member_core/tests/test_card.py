@@ -242,6 +242,26 @@ class CardTestCase(unittest.TestCase):
             [h.action for h in Card(card.id).history].count('visit'), 2)
 
     @with_transaction()
+    def test_restore_visits(self):
+        "Returned visits go back to the count card, never to a closed one"
+        pool = Pool()
+        Card = pool.get('member.card')
+        company, _, product, member = setup_programme()
+        with set_company(company):
+            card = Card.issue(member, product, "New")
+            Card.consume_visits(card, 2)
+            with self.assertRaisesRegex(MemberError, 'give back'):
+                Card.restore_visits(card, 0)
+            self.assertEqual(Card.restore_visits(card, 1, "Return"), 1)
+            self.assertEqual(Card(card.id).visits_remaining, 1)
+            Card.close([Card(card.id)], "Closed")
+            with self.assertRaisesRegex(CardRefused, 'cannot be given back'):
+                Card.restore_visits(card)
+        self.assertEqual(
+            [h.action for h in Card(card.id).history].count(
+                'visit_restore'), 1)
+
+    @with_transaction()
     def test_renew_annual(self):
         "Renewal extends the validity by the product's months"
         pool = Pool()
