@@ -33,8 +33,8 @@ def digest(secret):
 
 
 class Box(DeactivableMixin, Workflow, ModelSQL, ModelView):
-    "IoT Box"
     __name__ = 'iot.box'
+    __string__ = "IoT Box"
 
     name = fields.Char("Name", required=True)
     property = fields.Many2One(
@@ -243,8 +243,8 @@ class GeneratePairingToken(Wizard):
 
 
 class GeneratePairingTokenShow(ModelView):
-    "Generate Pairing Token"
     __name__ = 'iot.box.generate_pairing_token.show'
+    __string__ = "Pairing Token"
 
     box = fields.Many2One('iot.box', "Box", readonly=True)
     token = fields.Char(

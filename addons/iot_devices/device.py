@@ -19,8 +19,8 @@ TEST_DOCUMENT = {
 
 
 class Device(DeactivableMixin, ModelSQL, ModelView):
-    "IoT Device"
     __name__ = 'iot.device'
+    __string__ = "IoT Device"
 
     box = fields.Many2One(
         'iot.box', "Box", required=True, ondelete='CASCADE')
@@ -210,8 +210,8 @@ class Device(DeactivableMixin, ModelSQL, ModelView):
 
 
 class DeviceAssignment(ModelSQL, ModelView):
-    "IoT Device Assignment"
     __name__ = 'iot.device.assignment'
+    __string__ = "IoT Device Assignment"
 
     device = fields.Many2One(
         'iot.device', "Device", required=True, ondelete='CASCADE')
@@ -276,8 +276,8 @@ class DeviceAssignment(ModelSQL, ModelView):
 
 
 class Desk(DeactivableMixin, ModelSQL, ModelView):
-    "Check-in Desk"
     __name__ = 'iot.desk'
+    __string__ = "Check-in Desk"
 
     name = fields.Char("Name", required=True)
     property = fields.Many2One(

@@ -19,8 +19,8 @@ PURGE_AFTER = dt.timedelta(days=30)
 
 
 class PrintJob(Workflow, ModelSQL, ModelView):
-    "IoT Print Job"
     __name__ = 'iot.print.job'
+    __string__ = "Print Job"
 
     box = fields.Many2One(
         'iot.box', "Box", required=True, readonly=True, ondelete='CASCADE')
