@@ -57,7 +57,7 @@ from trytond.pool import Pool
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
-from .account import In, numeric
+from .account import In, forget, ledger_writes, numeric
 from .exceptions import IdempotencyError, InsufficientBalance, PostingError
 
 
@@ -202,6 +202,7 @@ class Ledger(Model):
         Lot.write(*to_write)
 
     @classmethod
+    @ledger_writes
     def earn(cls, member, type_, quantity, key, source=None, date=None,
             property=None, pending_days=0, expiry_date=None,
             description=None):
@@ -263,6 +264,7 @@ class Ledger(Model):
         return line
 
     @classmethod
+    @ledger_writes
     def adjust(cls, member, type_, quantity, key, source=None, date=None,
             description=None):
         """Credit (quantity > 0) or debit (quantity < 0) the member outside
@@ -289,6 +291,7 @@ class Ledger(Model):
         return posting
 
     @classmethod
+    @ledger_writes
     def redeem(cls, member, type_, quantity, key, source=None, date=None,
             description=None):
         date = date or dt.date.today()
@@ -315,6 +318,7 @@ class Ledger(Model):
                     available=account.type.round(available)))
 
     @classmethod
+    @ledger_writes
     def hold(cls, member, type_, quantity, key, source=None, date=None):
         pool = Pool()
         Account = pool.get('member.point.account')
@@ -345,6 +349,7 @@ class Ledger(Model):
         return hold
 
     @classmethod
+    @ledger_writes
     def capture(cls, hold, key, quantity=None, date=None):
         pool = Pool()
         Account = pool.get('member.point.account')
@@ -376,6 +381,7 @@ class Ledger(Model):
         return posting
 
     @classmethod
+    @ledger_writes
     def release(cls, hold):
         pool = Pool()
         Account = pool.get('member.point.account')
@@ -393,6 +399,7 @@ class Ledger(Model):
         return hold
 
     @classmethod
+    @ledger_writes
     def reverse(cls, source, key, date=None):
         pool = Pool()
         Posting = pool.get('member.point.posting')
@@ -511,36 +518,49 @@ class Ledger(Model):
         pool = Pool()
         Account = pool.get('member.point.account')
         Line = pool.get('member.point.line')
+        Lot = pool.get('member.point.lot')
+        account = Account.__table__()
+        line = Line.__table__()
+        lot = Lot.__table__()
+        cursor = Transaction().connection.cursor()
         today = dt.date.today()
-        accounts = Account.search([
-                ('member', '=', member.id),
-                ('type', '=', type_.id),
-                ], limit=1)
+        of_member = (account.member == member.id) & (account.type == type_.id)
         zero = Decimal(0)
-        if not accounts:
+        if date and date < today:
+            cursor.execute(*line.join(
+                    account, condition=line.account == account.id).select(
+                    Sum(line.quantity),
+                    where=of_member & (line.date <= date)))
+            total, = cursor.fetchone()
+            return {'balance': Decimal(str(total or 0))}
+        # One query: the till asks for it at every identification
+        pending = lot.select(
+            Sum(lot.remaining),
+            where=(lot.account == account.id) & (lot.state == 'open')
+            & (lot.available_date > (date or today)))
+        cursor.execute(*account.select(
+                account.balance, account.held, account.lifetime_earned,
+                pending, where=of_member, limit=1))
+        row = cursor.fetchone()
+        if not row:
             return {k: zero for k in [
                     'balance', 'pending', 'held', 'available',
                     'lifetime_earned']}
-        account, = accounts
-        if date and date < today:
-            line = Line.__table__()
-            cursor = Transaction().connection.cursor()
-            cursor.execute(*line.select(
-                    Sum(line.quantity),
-                    where=(line.account == account.id)
-                    & (line.date <= date)))
-            total, = cursor.fetchone()
-            return {'balance': Decimal(str(total or 0))}
-        pending = cls._pending(account, date or today)
+        balance, held, lifetime_earned, pending = (
+            Decimal(str(v or 0)) for v in row)
+        # SQLite sums decimals as floats: back to the type's digits
+        digits = pool.get('member.point.type')(type_.id).digits
+        pending = pending.quantize(Decimal(1).scaleb(-digits))
         return {
-            'balance': account.balance,
+            'balance': balance,
             'pending': pending,
-            'held': account.held,
-            'available': account.balance - pending - account.held,
-            'lifetime_earned': account.lifetime_earned,
+            'held': held,
+            'available': balance - pending - held,
+            'lifetime_earned': lifetime_earned,
             }
 
     @classmethod
+    @ledger_writes
     def expire(cls, date=None):
         "Post expiry lines for what remains of lots past their expiry date"
         pool = Pool()
@@ -567,24 +587,28 @@ class Ledger(Model):
         for sub_ids in grouped_slice(lot_ids, 10_000):
             in_chunk = In(lot.id, list(sub_ids))
             posting_key = Concat('expire:', Cast(lot.id, 'VARCHAR'))
+            # Driven by the lot (scalar subqueries, not joins): SQLite
+            # otherwise scans every account and probes the lots
+            member = account.select(
+                account.member, where=account.id == lot.account)
+            type_ = account.select(
+                account.type, where=account.id == lot.account)
             cursor.execute(*posting.insert(
                     [posting.key, posting.fingerprint, posting.operation,
                         posting.member, posting.date, posting.user,
                         posting.create_uid, posting.create_date],
-                    lot.join(account, condition=lot.account == account.id)
-                    .select(posting_key, Literal('expire'),
-                        Literal('expire'), account.member, Literal(date),
+                    lot.select(posting_key, Literal('expire'),
+                        Literal('expire'), member, Literal(date),
                         Literal(user), Literal(user), CurrentTimestamp(),
                         where=in_chunk)))
-            expiring = (lot
-                .join(account, condition=lot.account == account.id)
-                .join(posting, condition=posting.key == posting_key))
+            expiring = lot.join(
+                posting, condition=posting.key == posting_key)
             cursor.execute(*line.insert(
                     [line.posting, line.account, line.member, line.type,
                         line.kind, line.quantity, line.date,
                         line.create_uid, line.create_date],
-                    expiring.select(posting.id, lot.account, account.member,
-                        account.type, Literal('expire'), -lot.remaining,
+                    expiring.select(posting.id, lot.account, posting.member,
+                        type_, Literal('expire'), -lot.remaining,
                         Literal(date), Literal(user), CurrentTimestamp(),
                         where=in_chunk)))
             cursor.execute(*allocation.insert(
@@ -607,4 +631,5 @@ class Ledger(Model):
                     [lot.remaining, lot.state],
                     [Literal(0), Literal('expired')],
                     where=in_chunk))
+        forget(Account, Lot)
         return len(lot_ids)

@@ -47,7 +47,7 @@ from trytond.pool import Pool, PoolMeta
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
-from .account import In
+from .account import In, forget, ledger_writes
 from .api import fingerprint
 from .exceptions import PostingError
 
@@ -80,6 +80,7 @@ class Ledger(metaclass=PoolMeta):
     __name__ = 'member.point.ledger'
 
     @classmethod
+    @ledger_writes
     def earn_many(cls, requests):
         "Post each request as earn would, set-based; see batch.py"
         pool = Pool()
@@ -306,7 +307,7 @@ class Ledger(metaclass=PoolMeta):
                         transaction.user, CurrentTimestamp()],
                     where=In(account.id, ids)))
         # Records read before must not show the old balances
-        transaction.counter += 1
+        forget(Account)
 
     @classmethod
     def _insert_many(cls, Model, vlist, natural):

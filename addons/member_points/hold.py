@@ -5,7 +5,7 @@ from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
 
-from .account import QUANTITY_DIGITS
+from .account import QUANTITY_DIGITS, LedgerRecord
 from .exceptions import LedgerAccessError
 
 STATES = [
@@ -15,7 +15,7 @@ STATES = [
     ]
 
 
-class Hold(ModelSQL, ModelView):
+class Hold(LedgerRecord, ModelSQL, ModelView):
     "Point Hold"
     __name__ = 'member.point.hold'
 

@@ -13,7 +13,7 @@ from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
 
-from .account import QUANTITY_DIGITS
+from .account import QUANTITY_DIGITS, LedgerRecord
 from .exceptions import LedgerAccessError
 
 OPERATIONS = [
@@ -39,7 +39,7 @@ LOT_STATES = [
     ]
 
 
-class _Immutable:
+class _Immutable(LedgerRecord):
     "Posted records are never changed nor deleted"
     __slots__ = ()
 
@@ -159,7 +159,7 @@ class Line(_Immutable, ModelSQL, ModelView):
         cls._order.insert(0, ('id', 'DESC'))
 
 
-class Lot(ModelSQL, ModelView):
+class Lot(LedgerRecord, ModelSQL, ModelView):
     "Earned Point Lot"
     __name__ = 'member.point.lot'
 

@@ -155,6 +155,24 @@ class BatchTestCase(unittest.TestCase):
         self.assertConsistent()
 
     @with_transaction()
+    def test_balances_not_stale_after_batch(self):
+        "Postings after earn_many start from the balance it wrote"
+        Ledger = Pool().get('member.point.ledger')
+        (ann, bob, *_), _, points, _ = self.setup_members()
+        Ledger.earn_many([{
+                    'member': ann, 'type': points, 'quantity': D(100),
+                    'key': 'first'}])
+        Ledger.earn_many([{
+                    'member': ann, 'type': points, 'quantity': D(70),
+                    'key': 'second', 'source': bob}])
+        Ledger.reverse(bob, 'undo')
+        self.assertEqual(Ledger.balance(ann, points)['balance'], D(100))
+        Ledger.expire(day(400))
+        Ledger.earn(ann, points, D(5), 'after', date=day(400))
+        self.assertEqual(Ledger.balance(ann, points)['balance'], D(5))
+        self.assertConsistent()
+
+    @with_transaction()
     def test_replay_both_ways(self):
         "A key posted by earn replays in earn_many and the other way round"
         Ledger = Pool().get('member.point.ledger')

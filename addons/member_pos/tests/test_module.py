@@ -1,0 +1,12 @@
+# This file is part of the member suite.  The COPYRIGHT file at the top
+# level of this repository contains the full copyright notices and license
+# terms.
+from trytond.tests.test_tryton import ModuleTestCase
+
+
+class MemberPosTestCase(ModuleTestCase):
+    "Test Member POS module"
+    module = 'member_pos'
+
+
+del ModuleTestCase
