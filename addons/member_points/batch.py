@@ -64,6 +64,19 @@ OPTIONAL = {
 MAGIC = {'id', 'create_uid', 'create_date', 'write_uid', 'write_date'}
 
 
+# trytond checks every id of a browsed group for each of its records: the
+# cost grows with the square of the group, so batches browse in small groups
+BROWSE = 100
+
+
+def _browse(Model, ids):
+    "Return {id: record} for ids, browsed in groups of BROWSE"
+    records = {}
+    for sub_ids in grouped_slice(list(dict.fromkeys(ids)), BROWSE):
+        records.update((r.id, r) for r in Model.browse(sub_ids))
+    return records
+
+
 class _Row:
     "One request of a batch, normalised as earn receives it"
     __slots__ = ('number', 'member', 'type', 'quantity', 'key', 'source',
@@ -95,8 +108,9 @@ class Ledger(metaclass=PoolMeta):
             cls._batch_insert(new, accounts)
         cls._earned_many([r.posting for r in new])
         # A key repeated in the batch gets the posting of its first row
-        postings = {r.key: r.posting.id for r in rows if r.posting}
-        return Posting.browse([postings[r.key] for r in rows])
+        keys = {r.key: r.posting.id for r in rows if r.posting}
+        postings = _browse(Posting, keys.values())
+        return [postings[keys[r.key]] for r in rows]
 
     @classmethod
     def _earned_many(cls, postings):
@@ -137,16 +151,15 @@ class Ledger(metaclass=PoolMeta):
             for name, default in OPTIONAL.items():
                 setattr(row, name, request.get(name, default))
             rows.append(row)
-        # Browsed together, the records read their fields in one query
-        members = Party.browse([id_(r.member) for r in rows])
-        types = PointType.browse([id_(r.type) for r in rows])
-        properties = Property.browse(
-            [id_(r.property) for r in rows if r.property is not None])
-        properties = iter(properties)
-        for row, member, type_ in zip(rows, members, types):
-            row.member, row.type = member, type_
+        members = _browse(Party, [id_(r.member) for r in rows])
+        types = _browse(PointType, [id_(r.type) for r in rows])
+        properties = _browse(
+            Property, [id_(r.property) for r in rows if r.property])
+        for row in rows:
+            row.member = members[id_(row.member)]
+            row.type = types[id_(row.type)]
             if row.property is not None:
-                row.property = next(properties)
+                row.property = properties[id_(row.property)]
             row.date = row.date or today
             row.fingerprint = fingerprint(
                 'earn', row.member, row.type, row.quantity, row.source,
@@ -273,7 +286,8 @@ class Ledger(metaclass=PoolMeta):
         for value in values:
             earned[value['account']] += value['quantity']
         cls._batch_add(earned)
-        for row, posting in zip(rows, Posting.browse(postings)):
+        postings = _browse(Posting, postings)
+        for row, posting in zip(rows, postings.values()):
             row.posting = posting
 
     @classmethod
@@ -347,5 +361,6 @@ class Ledger(metaclass=PoolMeta):
             found = dict(cursor)
             ids.extend(found[n] for n in naturals)
         Model._insert_history(ids)
-        Model._after_create(ids)
+        for sub_ids in grouped_slice(ids, BROWSE):
+            Model._after_create(list(sub_ids))
         return ids
