@@ -384,6 +384,7 @@ def member_info(member, card=None, date=None):
             'id': card.id,
             'number': mask_number(card.number),
             'state': card.state,
+            'state_string': card.state_string,
             'kind': card.product.kind,
             'product': card.product.name,
             }

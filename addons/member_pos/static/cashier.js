@@ -18,17 +18,18 @@ and to the box agent of the till (card reads by long poll, printing). */
   // English is the source; zh_CN translates it
   const ZH = {
     'Cashier': '收银台',
-    'Agent offline': '设备离线',
-    'Agent online': '设备在线',
-    'Agent error': '设备异常',
+    'Agent offline': '代理程序离线',
+    'Agent online': '代理程序在线',
+    'Agent error': '代理程序异常',
     'Return': '退货',
+    'Auto': '自动',
     'Settings': '设置',
-    'Sign out': '退出',
+    'Sign out': '退出登录',
     'Sign in': '登录',
     'Login': '用户名',
     'Waiting for validation of the key in the back office…':
       '等待后台验证密钥…',
-    'Choose the sale point': '选择收银点',
+    'Choose the sale point': '选择收银台',
     'Swipe, scan, card number or phone': '刷卡、扫码、卡号或手机号',
     'Identify': '识别',
     'Remove': '移除',
@@ -44,21 +45,20 @@ and to the box agent of the till (card reads by long poll, printing). */
     'Sale': '销售单',
     'Print receipt': '打印小票',
     'Print a copy': '打印副本',
-    'New sale': '新销售',
+    'New sale': '新销售单',
     'Refund': '退款',
-    'Agent URL': '设备地址',
-    'Agent key': '设备密钥',
+    'Agent URL': '代理程序地址',
+    'Agent key': '代理程序密钥',
     'Printer': '打印机',
     'Language': '语言',
     'Save': '保存',
     'PIN': '密码',
-    'Tier': '等级',
     'Discount {rate}%': '折扣 {rate}%',
-    'Card {number}: {state}': '卡 {number}：{state}',
+    'Card {number}: {state}': '会员卡 {number}：{state}',
     '{name}: {available} available (worth {value})':
       '{name}：可用 {available}（价值 {value}）',
     'Points to spend ({available} available, {value} per point)':
-      '使用积分（可用 {available}，每分 {value}）',
+      '使用积分（可用 {available}，每积分 {value}）',
     'Amount': '金额',
     'Amount ({available} available)': '金额（可用 {available}）',
     'Identify the member first': '请先识别会员',
@@ -71,23 +71,20 @@ and to the box agent of the till (card reads by long poll, printing). */
     'Not confirmed: press Retry': '未确认：请按重试',
     'A sale was not confirmed: retrying': '有一笔销售未确认：正在重试',
     'This key was already used for another sale: check the recent sales':
-      '该密钥已用于另一笔销售：请检查最近的销售',
-    'Posted': '已结账',
+      '该幂等键已用于另一笔销售：请检查最近的销售',
     'Printing…': '正在打印…',
     'Printed': '已打印',
     'Queued on the printer': '已排队打印',
     'Printed by the server printer': '已由服务器打印机打印',
     'Print failed: {error}': '打印失败：{error}',
-    'No agent configured': '未配置设备',
+    'No agent configured': '未配置代理程序',
     'Points earned': '获得积分',
-    'Points redeemed': '使用积分',
+    'Points redeemed': '兑换积分',
     'Member': '会员',
     'Quantity to return': '退货数量',
-    'Nothing to return': '没有退货数量',
-    'Signed in as {name}': '已登录：{name}',
+    'Nothing to return': '未填写退货数量',
     'Member price': '会员价',
     'Top-up amount': '充值金额',
-    'Sale {number}': '销售单 {number}',
   };
   let language = 'en';
 
@@ -636,7 +633,7 @@ and to the box agent of the till (card reads by long poll, printing). */
     $('member-card').hidden = !card;
     if (card) {
       $('member-card').textContent = _('Card {number}: {state}', {
-        number: card.number, state: card.state});
+        number: card.number, state: card.state_string});
       $('member-card').className = 'tag' + (
         card.state === 'active' ? '' : ' warn');
     }
