@@ -84,7 +84,7 @@ class Ledger(Model):
     def _lock(cls, members):
         pool = Pool()
         Party = pool.get('party.party')
-        Party.lock(sorted({m.id for m in members}))
+        Party.lock(sorted({int(m) for m in members}))
 
     @classmethod
     def _replay(cls, key, fingerprint_):

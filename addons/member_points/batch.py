@@ -69,6 +69,11 @@ MAGIC = {'id', 'create_uid', 'create_date', 'write_uid', 'write_date'}
 BROWSE = 100
 
 
+def _id(value):
+    "The id of a record or id"
+    return value if isinstance(value, int) else value.id
+
+
 def _browse(Model, ids):
     "Return {id: record} for ids, browsed in groups of BROWSE"
     records = {}
@@ -98,10 +103,13 @@ class Ledger(metaclass=PoolMeta):
         "Post each request as earn would, set-based; see batch.py"
         pool = Pool()
         Posting = pool.get('member.point.posting')
+        requests = list(requests)
+        # Locked first: on PostgreSQL taking the lock restarts the
+        # transaction, which would throw away the rows already built
+        cls._lock([_id(r['member']) for r in requests if r.get('member')])
         rows = cls._batch_rows(requests)
         if not rows:
             return []
-        cls._lock([r.member for r in rows])
         new = cls._batch_check(rows)
         if new:
             accounts = cls._batch_accounts(new)
@@ -126,9 +134,6 @@ class Ledger(metaclass=PoolMeta):
         Property = pool.get('member.property')
         today = dt.date.today()
 
-        def id_(value):
-            return value if isinstance(value, int) else value.id
-
         rows = []
         for number, request in enumerate(requests, 1):
             row = _Row()
@@ -151,15 +156,15 @@ class Ledger(metaclass=PoolMeta):
             for name, default in OPTIONAL.items():
                 setattr(row, name, request.get(name, default))
             rows.append(row)
-        members = _browse(Party, [id_(r.member) for r in rows])
-        types = _browse(PointType, [id_(r.type) for r in rows])
+        members = _browse(Party, [_id(r.member) for r in rows])
+        types = _browse(PointType, [_id(r.type) for r in rows])
         properties = _browse(
-            Property, [id_(r.property) for r in rows if r.property])
+            Property, [_id(r.property) for r in rows if r.property])
         for row in rows:
-            row.member = members[id_(row.member)]
-            row.type = types[id_(row.type)]
+            row.member = members[_id(row.member)]
+            row.type = types[_id(row.type)]
             if row.property is not None:
-                row.property = properties[id_(row.property)]
+                row.property = properties[_id(row.property)]
             row.date = row.date or today
             row.fingerprint = fingerprint(
                 'earn', row.member, row.type, row.quantity, row.source,
