@@ -6,7 +6,6 @@
 The staff member is an employee (company.employee), not a user: spa
 therapists and shop assistants who earn commission seldom have a Tryton
 login, while the cashier who takes the payment does."""
-from sql import Literal
 from sql.aggregate import Count, Min, Sum
 
 from trytond.i18n import gettext
@@ -157,7 +156,7 @@ class CommissionReport(ModelSQL, ModelView):
             sale.point.as_('point'),
             line.sales_staff.as_('sales_staff'),
             sale.company.as_('company'),
-            Count(Literal('*')).as_('lines'),
+            Count(line.id).as_('lines'),
             cls.base.sql_cast(Sum(line.commission_base)).as_('base'),
             cls.amount.sql_cast(Sum(line.commission_amount)).as_('amount'),
             where=sale.state.in_(['done', 'posted'])

@@ -11,7 +11,6 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
-from sql import Literal
 from sql.aggregate import Count, Min, Sum
 from sql.conditionals import Coalesce
 
@@ -160,7 +159,7 @@ class CashSessionCashierTotal(ModelSQL, ModelView):
             sale.till_session.as_('session'),
             payment.create_uid.as_('cashier'),
             payment.method.as_('method'),
-            Count(Literal('*')).as_('count'),
+            Count(payment.id).as_('count'),
             cls.amount.sql_cast(
                 Sum(Coalesce(payment.amount, 0))).as_('amount'),
             cls.points.sql_cast(
