@@ -18,6 +18,14 @@ TEST_DOCUMENT = {
     }
 
 
+def _connection_states(connection):
+    "A parameter shown and required only for that connection"
+    return {
+        'invisible': Eval('connection') != connection,
+        'required': Eval('connection') == connection,
+        }
+
+
 class Device(DeactivableMixin, ModelSQL, ModelView):
     __name__ = 'iot.device'
     __string__ = "IoT Device"
@@ -41,40 +49,25 @@ class Device(DeactivableMixin, ModelSQL, ModelView):
             ], "Connection", required=True)
     port = fields.Char(
         "Port",
-        states={
-            'invisible': Eval('connection') != 'serial',
-            'required': Eval('connection') == 'serial',
-            },
+        states=_connection_states('serial'),
         help="For example /dev/ttyUSB0 or COM3.")
     baudrate = fields.Integer(
         "Baud Rate",
         domain=[
             ('baudrate', '>', 0),
             ],
-        states={
-            'invisible': Eval('connection') != 'serial',
-            'required': Eval('connection') == 'serial',
-            })
+        states=_connection_states('serial'))
     vendor_id = fields.Char(
         "Vendor ID",
-        states={
-            'invisible': Eval('connection') != 'usb',
-            'required': Eval('connection') == 'usb',
-            },
+        states=_connection_states('usb'),
         help="Four hexadecimal digits, e.g. 04b8.")
     product_id = fields.Char(
         "Product ID",
-        states={
-            'invisible': Eval('connection') != 'usb',
-            'required': Eval('connection') == 'usb',
-            },
+        states=_connection_states('usb'),
         help="Four hexadecimal digits, e.g. 0202.")
     host = fields.Char(
         "Host",
-        states={
-            'invisible': Eval('connection') != 'network',
-            'required': Eval('connection') == 'network',
-            })
+        states=_connection_states('network'))
     tcp_port = fields.Integer(
         "TCP Port",
         domain=[
@@ -83,16 +76,10 @@ class Device(DeactivableMixin, ModelSQL, ModelView):
                 [('tcp_port', '>', 0), ('tcp_port', '<', 65536)],
                 ],
             ],
-        states={
-            'invisible': Eval('connection') != 'network',
-            'required': Eval('connection') == 'network',
-            })
+        states=_connection_states('network'))
     path = fields.Char(
         "Path",
-        states={
-            'invisible': Eval('connection') != 'file',
-            'required': Eval('connection') == 'file',
-            })
+        states=_connection_states('file'))
     paper_width = fields.Selection([
             (None, ""),
             ('58', "58 mm"),
