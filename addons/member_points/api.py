@@ -584,6 +584,7 @@ class Ledger(Model):
                 & (lot.expiry_date < date),
                 order_by=[lot.id]))
         lot_ids = [i for i, in cursor]
+        expired = defaultdict(Decimal)
         for sub_ids in grouped_slice(lot_ids, 10_000):
             in_chunk = In(lot.id, list(sub_ids))
             posting_key = Concat('expire:', Cast(lot.id, 'VARCHAR'))
@@ -618,18 +619,16 @@ class Ledger(Model):
                     .select(lot.id, line.id, lot.remaining,
                         Literal(user), CurrentTimestamp(),
                         where=in_chunk)))
-            totals = lot.select(
-                lot.account.as_('account'),
-                Sum(lot.remaining).as_('quantity'),
-                where=in_chunk, group_by=[lot.account])
-            cursor.execute(*account.update(
-                    [account.balance],
-                    [account.balance - totals.quantity],
-                    from_=[totals],
-                    where=account.id == totals.account))
+            cursor.execute(*lot.select(
+                    lot.account, lot.remaining, where=in_chunk))
+            for account_id, remaining in cursor:
+                expired[account_id] -= Decimal(str(remaining))
             cursor.execute(*lot.update(
                     [lot.remaining, lot.state],
                     [Literal(0), Literal('expired')],
                     where=in_chunk))
-        forget(Account, Lot)
+        # One update of the accounts: one per chunk would join each
+        # chunk's lots with every account
+        Account.add_quantities(expired)
+        forget(Lot)
         return len(lot_ids)

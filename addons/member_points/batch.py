@@ -23,8 +23,8 @@
     batch or before).
 
     The members are locked once, in ascending id order; postings, lines
-    and lots are inserted by multi-row INSERTs and the accounts updated by
-    one UPDATE per chunk.
+    and lots are written by COPY on PostgreSQL (multi-row INSERTs on
+    SQLite) and the accounts updated set-based.
 
 ``_earned_many(postings)``
     Called at the end with the postings the call created (replays left
@@ -36,7 +36,6 @@ from collections import defaultdict
 from decimal import Decimal
 
 from sql import Column
-from sql.conditionals import Case
 from sql.functions import CurrentTimestamp
 
 from trytond import backend
@@ -45,9 +44,9 @@ from trytond.i18n import gettext
 from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
 from trytond.tools import grouped_slice
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, without_check_access
 
-from .account import In, forget, ledger_writes
+from .account import In, ledger_writes
 from .api import fingerprint
 from .exceptions import PostingError
 
@@ -114,10 +113,10 @@ class Ledger(metaclass=PoolMeta):
         if new:
             accounts = cls._batch_accounts(new)
             cls._batch_insert(new, accounts)
-        cls._earned_many([r.posting for r in new])
         # A key repeated in the batch gets the posting of its first row
-        keys = {r.key: r.posting.id for r in rows if r.posting}
+        keys = {r.key: r.posting for r in rows if r.posting}
         postings = _browse(Posting, keys.values())
+        cls._earned_many([postings[r.posting] for r in new])
         return [postings[keys[r.key]] for r in rows]
 
     @classmethod
@@ -129,7 +128,6 @@ class Ledger(metaclass=PoolMeta):
     def _batch_rows(cls, requests):
         "Return the requests as _Row, raising for a missing or unknown field"
         pool = Pool()
-        Party = pool.get('party.party')
         PointType = pool.get('member.point.type')
         Property = pool.get('member.property')
         today = dt.date.today()
@@ -156,7 +154,7 @@ class Ledger(metaclass=PoolMeta):
             for name, default in OPTIONAL.items():
                 setattr(row, name, request.get(name, default))
             rows.append(row)
-        members = _browse(Party, [_id(r.member) for r in rows])
+        members = cls._batch_members(rows)
         types = _browse(PointType, [_id(r.type) for r in rows])
         properties = _browse(
             Property, [_id(r.property) for r in rows if r.property])
@@ -172,9 +170,38 @@ class Ledger(metaclass=PoolMeta):
         return rows
 
     @classmethod
+    def _batch_members(cls, rows):
+        """Return {id: member} with what the checks use: reading whole
+        parties would cost most of a batch (the widest table)"""
+        pool = Pool()
+        Party = pool.get('party.party')
+        Programme = pool.get('member.programme')
+        member_ids = list({_id(r.member) for r in rows})
+        # As earn reads its member: through the record, unchecked
+        with without_check_access():
+            try:
+                values = Party.read(
+                    member_ids, ['programme', 'member_state'])
+            except UserError as exception:
+                existing = {p.id for p in Party.search(
+                        [('id', 'in', member_ids)], order=[])}
+                row = next(r for r in rows if _id(r.member) not in existing)
+                raise row.error(exception) from exception
+        programmes = {}
+        members = {}
+        for value in values:
+            programme = value['programme']
+            if programme is not None:
+                programme = programmes.setdefault(
+                    programme, Programme(programme))
+            members[value['id']] = Party(value['id'], programme=programme,
+                member_state=value['member_state'])
+        return members
+
+    @classmethod
     def _batch_check(cls, rows):
-        """Set the posting of replayed rows and return the new rows; raise
-        for the first invalid row"""
+        """Set the posting id of replayed rows and return the new rows;
+        raise for the first invalid row"""
         pool = Pool()
         Posting = pool.get('member.point.posting')
         posting = Posting.__table__()
@@ -200,7 +227,7 @@ class Ledger(metaclass=PoolMeta):
                     raise row.error(PostingError(gettext(
                                 'member_points.msg_key_reused',
                                 key=row.key)))
-                row.posting = Posting(id_)
+                row.posting = id_
             elif first[row.key] is row:
                 try:
                     cls._check_type(row.member, row.type, row.quantity)
@@ -248,6 +275,7 @@ class Ledger(metaclass=PoolMeta):
         Posting = pool.get('member.point.posting')
         Line = pool.get('member.point.line')
         Lot = pool.get('member.point.lot')
+        Account = pool.get('member.point.account')
         user = Transaction().user
         postings = cls._insert_many(Posting, [{
                     'key': r.key,
@@ -290,52 +318,15 @@ class Ledger(metaclass=PoolMeta):
         earned = defaultdict(Decimal)
         for value in values:
             earned[value['account']] += value['quantity']
-        cls._batch_add(earned)
-        postings = _browse(Posting, postings)
-        for row, posting in zip(rows, postings.values()):
+        Account.add_quantities(earned, lifetime_earned=True)
+        for row, posting in zip(rows, postings):
             row.posting = posting
 
     @classmethod
-    def _batch_add(cls, earned):
-        """Add earned to the balance and lifetime earned of the accounts,
-        one UPDATE per chunk; the caller holds the member locks"""
-        pool = Pool()
-        Account = pool.get('member.point.account')
-        transaction = Transaction()
-        cursor = transaction.connection.cursor()
-        account = Account.__table__()
-        sql_format = Account.balance.sql_format
-        # Added in Python: SQLite would add the decimals as floats
-        for ids in grouped_slice(
-                sorted(earned), backend.MAX_QUERY_PARAMS // 5):
-            ids = list(ids)
-            cursor.execute(*account.select(
-                    account.id, account.balance, account.lifetime_earned,
-                    where=In(account.id, ids)))
-            balances, lifetimes = [], []
-            for id_, balance, lifetime in cursor:
-                quantity = earned[id_]
-                balances.append((account.id == id_,
-                        sql_format(Decimal(str(balance or 0)) + quantity)))
-                lifetimes.append((account.id == id_,
-                        sql_format(Decimal(str(lifetime or 0)) + quantity)))
-            cursor.execute(*account.update(
-                    [account.balance, account.lifetime_earned,
-                        account.write_uid, account.write_date],
-                    [Case(*balances), Case(*lifetimes),
-                        transaction.user, CurrentTimestamp()],
-                    where=In(account.id, ids)))
-        # Records read before must not show the old balances
-        forget(Account)
-
-    @classmethod
     def _insert_many(cls, Model, vlist, natural):
-        """Insert vlist into the table of Model with multi-row INSERTs, run
-        the create hooks and return the new ids in vlist order; natural is
-        a column unique among the rows that finds their ids back."""
-        transaction = Transaction()
-        database = transaction.database
-        cursor = transaction.connection.cursor()
+        """Insert vlist into the table of Model, run the create hooks and
+        return the new ids in vlist order; natural is a column unique among
+        the rows that finds their ids back where COPY is not available."""
         table = Model.__table__()
         vlist = Model._before_create(vlist)
         stored = {n for n, f in Model._fields.items()
@@ -345,18 +336,56 @@ class Ledger(metaclass=PoolMeta):
         defaults = Model._clean_defaults(
             Model.default_get(missing, with_rec_name=False))
         names = sorted(stored & (set().union(*vlist) | defaults.keys()))
+        rows = [[Model._fields[n].sql_format(v.get(n, defaults.get(n)))
+                for n in names] for v in vlist]
+        if backend.name == 'postgresql':
+            ids = cls._copy_rows(table, names, rows)
+        else:
+            ids = cls._insert_rows(table, names, rows, names.index(natural))
+        Model._insert_history(ids)
+        for sub_ids in grouped_slice(ids, BROWSE):
+            Model._after_create(list(sub_ids))
+        return ids
+
+    @staticmethod
+    def _copy_rows(table, names, rows):
+        "COPY rows into table with ids taken from its sequence; return them"
+        from psycopg import sql
+        transaction = Transaction()
+        connection = transaction.connection
+        ids = transaction.database.nextid(connection, table._name, len(rows))
+        if len(rows) == 1:
+            ids = [ids]
+        cursor = connection.cursor()
+        # The value CurrentTimestamp() gives the ORM's inserts
+        cursor.execute('SELECT CAST(CURRENT_TIMESTAMP AS TIMESTAMP)')
+        now, = cursor.fetchone()
+        columns = ['id', *names, 'create_uid', 'create_date']
+        with cursor.copy(sql.SQL('COPY {} ({}) FROM STDIN').format(
+                    sql.Identifier(table._name),
+                    sql.SQL(', ').join(map(sql.Identifier, columns)))
+                ) as copy:
+            for id_, row in zip(ids, rows):
+                copy.write_row([id_, *row, transaction.user, now])
+        return ids
+
+    @staticmethod
+    def _insert_rows(table, names, rows, natural):
+        """Insert rows with multi-row INSERTs; return their ids in rows
+        order, found back by the values of column number natural"""
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
         columns = [Column(table, n) for n in names] + [
             table.create_uid, table.create_date]
-        natural_column = Column(table, natural)
-        format_natural = Model._fields[natural].sql_format
+        natural_column = columns[natural]
         ids = []
         size = max(backend.MAX_QUERY_PARAMS // len(columns), 1)
-        for chunk in grouped_slice(vlist, size):
-            chunk = [{**defaults, **v} for v in chunk]
-            values = [[Model._fields[n].sql_format(v.get(n)) for n in names]
-                + [transaction.user, CurrentTimestamp()] for v in chunk]
-            naturals = [format_natural(v[natural]) for v in chunk]
-            if database.has_returning():
+        for chunk in grouped_slice(rows, size):
+            chunk = list(chunk)
+            naturals = [r[natural] for r in chunk]
+            values = [r + [transaction.user, CurrentTimestamp()]
+                for r in chunk]
+            if transaction.database.has_returning():
                 cursor.execute(*table.insert(columns, values,
                         returning=[natural_column, table.id]))
             else:
@@ -365,7 +394,4 @@ class Ledger(metaclass=PoolMeta):
                         where=In(natural_column, naturals)))
             found = dict(cursor)
             ids.extend(found[n] for n in naturals)
-        Model._insert_history(ids)
-        for sub_ids in grouped_slice(ids, BROWSE):
-            Model._after_create(list(sub_ids))
         return ids

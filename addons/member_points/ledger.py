@@ -13,7 +13,7 @@ from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
 
-from .account import QUANTITY_DIGITS, LedgerRecord
+from .account import QUANTITY_DIGITS, LedgerRecord, drop_column_index
 from .exceptions import LedgerAccessError
 
 OPERATIONS = [
@@ -157,6 +157,12 @@ class Line(_Immutable, ModelSQL, ModelView):
                 Index(t, (t.type, Index.Range()), (t.date, Index.Range())),
                 })
         cls._order.insert(0, ('id', 'DESC'))
+
+    @classmethod
+    def __setup_indexes__(cls):
+        super().__setup_indexes__()
+        # (account, date) serves the lookups by account
+        drop_column_index(cls, 'account')
 
 
 class Lot(LedgerRecord, ModelSQL, ModelView):

@@ -220,6 +220,11 @@ class BatchTestCase(unittest.TestCase):
         other.save()
         Party.write([carl], {'member_state': 'terminated'})
         Ledger.earn(ann, points, D(1), 'taken')
+        # A member id that no longer exists (created in this transaction,
+        # so the test needs no lock restart)
+        ghost, = Party.create([{'name': "Ghost"}])
+        ghost = ghost.id
+        Party.delete(Party.browse([ghost]))
         good = {'member': bob, 'type': points, 'quantity': D(10)}
         cases = [
             ({'quantity': D(0)}, 'Row 2 (key "bad")', 'quantity'),
@@ -227,6 +232,7 @@ class BatchTestCase(unittest.TestCase):
             ({'quantity': 1.0}, 'Row 2 (key "bad")', 'quantity'),
             ({'type': other}, 'Row 2 (key "bad")', '"Other"'),
             ({'member': carl}, 'Row 2 (key "bad")', 'Carl'),
+            ({'member': ghost}, 'Row 2 (key "bad")', str(ghost)),
             ({'pending_days': -1}, 'Row 2 (key "bad")', ''),
             ({'key': 'taken'}, 'Row 2 (key "taken")', 'idempotency'),
             ({'key': 'good:1', 'quantity': D(11)}, 'Row 2 (key "good:1")',
