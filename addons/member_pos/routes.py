@@ -36,6 +36,9 @@ rules (member_core's card refusals, insufficient points, wrong PIN…),
   client key is stored on the sale: a retry with the same key and body
   answers the first sale again, another body with that key is a 409. Cash
   beyond the total is given back as change.
+- ``GET sales?number=`` → the posted sale of that number (from its
+  receipt) at one of the user's sale points, with its lines and the
+  quantities still returnable; 404 when there is none.
 - ``POST sales/<id>/return`` ``{client_key, lines: [{line, quantity}]}``
   returns quantities of the lines of a posted sale; member payments are
   refunded in proportion of the amount returned, the rest in cash.
@@ -780,15 +783,7 @@ def return_sale(request, pool, sale_id):
         _abort(HTTPStatus.FORBIDDEN, "point: not one of your sale points")
     if original.state != 'posted' or original.total <= 0:
         _abort(HTTPStatus.UNPROCESSABLE_ENTITY, "sale: not a posted sale")
-    sold = defaultdict(Decimal)
-    for line in original.lines:
-        sold[line.product] += Decimal(str(line.quantity))
-    for other in Sale.search([
-                ('return_of', '=', original.id),
-                ('state', '!=', 'cancelled'),
-                ]):
-        for line in other.lines:
-            sold[line.product] += Decimal(str(line.quantity))
+    sold = _left_to_return(original)
     originals = {line.id: line for line in original.lines}
     returns = []
     for i, item in enumerate(_objects(data, 'lines', 'lines')):
@@ -830,6 +825,59 @@ def return_sale(request, pool, sale_id):
     # the rest is refunded in cash
     sale = _settle(pool, sale)
     return _response(sale_result(sale))
+
+
+def _left_to_return(original):
+    "Return {product: quantity} of the sale not returned yet"
+    Sale = Pool().get('sale.point.sale')
+    sold = defaultdict(Decimal)
+    for line in original.lines:
+        sold[line.product] += Decimal(str(line.quantity))
+    for other in Sale.search([
+                ('return_of', '=', original.id),
+                ('state', '!=', 'cancelled'),
+                ]):
+        for line in other.lines:
+            sold[line.product] += Decimal(str(line.quantity))
+    return sold
+
+
+@app.route('/<database_name>/member_pos/sales', methods={'GET'})
+@with_pool
+@retry_busy
+@with_transaction()
+@user_application(APPLICATION)
+@cashier
+def find_sale(request, pool):
+    "The posted sale of a number (from its receipt) with what is returnable"
+    Sale = pool.get('sale.point.sale')
+    number = _string(request.args, 'number', 'number', max_length=100)
+    sales = [s for s in Sale.search([
+                ('number', '=', number),
+                ('state', '=', 'posted'),
+                ('return_of', '=', None),
+                ]) if point_allowed(s.point)]
+    if not sales:
+        _abort(HTTPStatus.NOT_FOUND, "number: no posted sale of yours")
+    sale = sales[0]
+    left = _left_to_return(sale)
+    lines = []
+    for line in sale.lines:
+        returnable = min(Decimal(str(line.quantity)), left[line.product])
+        left[line.product] -= max(returnable, Decimal(0))
+        if returnable > 0:
+            lines.append({
+                    'id': line.id,
+                    'name': line.product.name,
+                    'quantity': returnable,
+                    })
+    return _response({
+            'id': sale.id,
+            'number': sale.number,
+            'date': sale.date,
+            'total': sale.total,
+            'lines': lines,
+            })
 
 
 def _member_refunds(Sale, original, sale):

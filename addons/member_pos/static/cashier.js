@@ -85,6 +85,10 @@ and to the box agent of the till (card reads by long poll, printing). */
     'Nothing to return': '未填写退货数量',
     'Member price': '会员价',
     'Top-up amount': '充值金额',
+    'Sale number on the receipt': '小票上的销售单号',
+    'Find': '查找',
+    'No posted sale {number} at your sale points':
+      '您的销售点没有已结账的销售单 {number}',
   };
   let language = 'en';
 
@@ -203,6 +207,8 @@ and to the box agent of the till (card reads by long poll, printing). */
     lastSale: null,
     printed: false,
     recent: load('recent', []),
+    // Sales found by their receipt number for a return
+    found: [],
     products: [],
   };
 
@@ -1030,6 +1036,8 @@ and to the box agent of the till (card reads by long poll, printing). */
       lines: sale.lines.filter((l) => dec(l.quantity) > 0n),
     }, ...state.recent.filter((s) => s.id !== sale.id)].slice(0, 20);
     store('recent', state.recent.filter((s) => dec(s.total) > 0n));
+    // What is left to return of a found sale is asked again
+    state.found = state.found.filter((s) => s.id !== sale.return_of);
     resetSale();
     renderDone(sale);
     show('done');
@@ -1105,23 +1113,50 @@ and to the box agent of the till (card reads by long poll, printing). */
     }
   }
 
-  // Returns of recent sales
+  // Returns of recent sales, or of a sale found by its receipt number
+
+  function returnable() {
+    return [...state.found, ...state.recent.filter((s) => dec(s.total) > 0n
+      && !state.found.some((f) => f.id === s.id))];
+  }
 
   function openReturn(saleId) {
     hideBanner();
-    const select = $('return-sale');
-    select.replaceChildren(...state.recent.filter(
-      (s) => dec(s.total) > 0n).map((s) => el('option', {
-      value: s.id, selected: s.id === saleId,
-    }, s.number + ' — ' + s.total)));
-    renderReturnLines();
+    renderReturnSales(saleId);
     state.clientKey = null;
     $('return-state').textContent = '';
     show('return');
   }
 
+  function renderReturnSales(saleId) {
+    $('return-sale').replaceChildren(...returnable().map(
+      (s) => el('option', {
+        value: s.id, selected: s.id === saleId,
+      }, s.number + ' — ' + s.total)));
+    renderReturnLines();
+  }
+
+  async function findSale() {
+    const number = $('return-number').value.trim();
+    if (!number) {
+      return;
+    }
+    hideBanner();
+    try {
+      const sale = await api('GET', 'sales', undefined, {number: number});
+      state.found = [sale, ...state.found.filter((s) => s.id !== sale.id)];
+      $('return-number').value = '';
+      state.clientKey = null;
+      renderReturnSales(sale.id);
+    } catch (error) {
+      showError(error.status === 404
+        ? _('No posted sale {number} at your sale points', {number: number})
+        : error.message);
+    }
+  }
+
   function renderReturnLines() {
-    const sale = state.recent.find(
+    const sale = returnable().find(
       (s) => String(s.id) === $('return-sale').value);
     $('return-lines').replaceChildren(...(sale ? sale.lines : []).map(
       (line) => el('tr', {},
@@ -1221,6 +1256,12 @@ and to the box agent of the till (card reads by long poll, printing). */
     $('btn-return-this').addEventListener(
       'click', () => openReturn(state.lastSale.id));
     $('return-sale').addEventListener('change', renderReturnLines);
+    $('btn-return-find').addEventListener('click', findSale);
+    $('return-number').addEventListener('keydown', (event) => {
+      if (event.key === 'Enter') {
+        findSale();
+      }
+    });
     $('btn-return-post').addEventListener('click', postReturn);
     $('btn-return-cancel').addEventListener('click', () => {
       state.clientKey = null;

@@ -2,11 +2,14 @@
 # level of this repository contains the full copyright notices and license
 # terms.
 """The cashier page API through trytond's WSGI application: the user
-application key of a property cashier, real SQLite, nothing mocked."""
+application key of a property cashier, real SQLite or PostgreSQL, nothing
+mocked."""
 import json
+import threading
 import unittest
 from decimal import Decimal
 
+from trytond import backend
 from trytond.modules.company.tests import create_company, set_company
 from trytond.modules.member_core.tests.tools import ID_NUMBERS
 from trytond.modules.member_pos.tests.tools import create_member_pos
@@ -284,6 +287,44 @@ class RoutesTestCase(unittest.TestCase):
         self.assertEqual(D(second['points_earned']), D(62))
         self.assertEqual(self.member_postings(), postings)
 
+    @unittest.skipUnless(backend.name == 'postgresql',
+        "concurrent writers meet on PostgreSQL only")
+    def test_sale_same_key_concurrently(self):
+        "Two posts of one client key at once make one sale, one credit"
+        key = 'test-sale-race'
+        body = self.sale_body(key)
+        barrier = threading.Barrier(2)
+        answers = []
+
+        def post():
+            barrier.wait()
+            answers.append(self.call('POST', '/sales', body))
+        threads = [threading.Thread(target=post) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for i, (status, answer) in enumerate(answers):
+            self.assertIn(status, {200, 503}, answer)
+            if status == 503:
+                # as the page does: retry with the same client key
+                answers[i] = self.call('POST', '/sales', body)
+        (status1, first), (status2, second) = answers
+        self.assertEqual((status1, status2), (200, 200))
+        self.assertEqual(first['id'], second['id'])
+        self.assertEqual(D(first['points_earned']), D(62))
+        with Transaction().start(DB_NAME, 0, readonly=True):
+            pool = Pool()
+            Posting = pool.get('member.point.posting')
+            Sale = pool.get('sale.point.sale')
+            self.assertEqual(
+                Sale.search([('client_key', '=', key)], count=True), 1)
+            operations = [p.operation for p in Posting.search([
+                        ('source', '=', f'sale.point.sale,{first["id"]}'),
+                        ])]
+        self.assertIn('earn', operations)
+        self.assertEqual(len(operations), len(set(operations)), operations)
+
     def test_sale_key_reused(self):
         "The client key of a sale with another body is a conflict"
         status, _ = self.call(
@@ -357,6 +398,46 @@ class RoutesTestCase(unittest.TestCase):
             'POST', '/sales', body('test-sale-pin-right', '4711'))
         self.assertEqual(status, 200, sale)
         self.assertEqual(stored_value(), before - 20)
+
+    def test_find_sale_to_return(self):
+        "A sale found by its receipt number shows what is left to return"
+        status, sale = self.call(
+            'POST', '/sales', self.sale_body('test-sale-to-find'))
+        self.assertEqual(status, 200, sale)
+        line, = sale['lines']
+
+        status, found = self.call(
+            'GET', '/sales', query_string={'number': sale['number']})
+        self.assertEqual(status, 200, found)
+        self.assertEqual(found['id'], sale['id'])
+        self.assertEqual(
+            [(f['id'], D(f['quantity'])) for f in found['lines']],
+            [(line['id'], D(2))])
+
+        status, returned = self.call(
+            'POST', f"/sales/{sale['id']}/return", {
+                'client_key': 'test-find-return-1',
+                'lines': [{'line': line['id'], 'quantity': '1'}],
+                })
+        self.assertEqual(status, 200, returned)
+        status, found = self.call(
+            'GET', '/sales', query_string={'number': sale['number']})
+        self.assertEqual(
+            [(f['id'], D(f['quantity'])) for f in found['lines']],
+            [(line['id'], D(1))])
+
+        # Not a return, not another property's, not a missing number
+        status, answer = self.call(
+            'GET', '/sales', query_string={'number': returned['number']})
+        self.assertEqual(status, 404)
+        self.assertIn("number", answer['error'])
+        status, _ = self.call(
+            'GET', '/sales', query_string={'number': sale['number']},
+            user='bob')
+        self.assertEqual(status, 404)
+        status, answer = self.call('GET', '/sales')
+        self.assertEqual(status, 400)
+        self.assertIn("number", answer['error'])
 
     def test_sale_other_property(self):
         "A cashier of another property may not sell at the sale point"
