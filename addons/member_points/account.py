@@ -6,9 +6,9 @@ import functools
 from collections import defaultdict
 from decimal import Decimal
 
-from sql import Cast, Literal
+from sql import Cast, Literal, Select
 from sql.aggregate import Sum
-from sql.conditionals import Case, Coalesce
+from sql.conditionals import Coalesce
 from sql.functions import CurrentTimestamp
 
 from trytond import backend
@@ -53,6 +53,15 @@ def forget(*models):
         for model in models:
             if model.__name__ in cache:
                 cache[model.__name__].clear()
+
+
+def current_timestamp():
+    """Return the value CurrentTimestamp() gives in this transaction, read
+    once for statements writing many rows: SQLite computes it in Python for
+    every row"""
+    cursor = Transaction().connection.cursor()
+    cursor.execute(*Select([CurrentTimestamp()]))
+    return cursor.fetchone()[0]
 
 
 def drop_column_index(cls, name):
@@ -148,28 +157,28 @@ class Account(LedgerRecord, ModelSQL, ModelView):
                 'WHERE a.id = t.id',
                 (transaction.user, ids, [quantities[i] for i in ids]))
         else:
-            # Added in Python: SQLite would add the decimals as floats
+            # Added in Python: SQLite would add the decimals as floats; one
+            # prepared statement run per account, as a CASE may only hold a
+            # few dozen parameters on SQLite
             sql_format = cls.balance.sql_format
-            for sub_ids in grouped_slice(ids, backend.MAX_QUERY_PARAMS // 5):
-                sub_ids = list(sub_ids)
+            now = current_timestamp()
+            rows = []
+            for sub_ids in grouped_slice(ids, backend.MAX_QUERY_PARAMS):
                 cursor.execute(*table.select(
                         table.id, table.balance, table.lifetime_earned,
-                        where=In(table.id, sub_ids)))
-                columns = [table.balance, table.write_uid, table.write_date]
-                balances, lifetimes = [], []
-                for id_, balance, lifetime in cursor:
+                        where=In(table.id, list(sub_ids))))
+                for id_, balance, lifetime in cursor.fetchall():
                     quantity = quantities[id_]
-                    balances.append((table.id == id_, sql_format(
-                                Decimal(str(balance or 0)) + quantity)))
-                    lifetimes.append((table.id == id_, sql_format(
-                                Decimal(str(lifetime or 0)) + quantity)))
-                values = [Case(*balances), transaction.user,
-                    CurrentTimestamp()]
-                if lifetime_earned:
-                    columns.append(table.lifetime_earned)
-                    values.append(Case(*lifetimes))
-                cursor.execute(*table.update(
-                        columns, values, where=In(table.id, sub_ids)))
+                    row = [sql_format(Decimal(str(balance or 0)) + quantity)]
+                    if lifetime_earned:
+                        row.append(sql_format(
+                                Decimal(str(lifetime or 0)) + quantity))
+                    rows.append(row + [transaction.user, now, id_])
+            lifetime = 'lifetime_earned = ?, ' if lifetime_earned else ''
+            cursor.executemany(
+                f'UPDATE "{cls._table}" SET balance = ?, {lifetime}'
+                'write_uid = ?, write_date = ? '
+                'WHERE id = ?', rows)
         # Records read before must not show the old balances
         forget(cls)
 

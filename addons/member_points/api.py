@@ -48,7 +48,6 @@ from decimal import Decimal
 
 from sql import Cast, Literal
 from sql.aggregate import Sum
-from sql.functions import CurrentTimestamp
 from sql.operators import Concat
 
 from trytond.i18n import gettext
@@ -57,7 +56,7 @@ from trytond.pool import Pool
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
-from .account import In, forget, ledger_writes, numeric
+from .account import In, current_timestamp, forget, ledger_writes, numeric
 from .exceptions import IdempotencyError, InsufficientBalance, PostingError
 
 
@@ -584,6 +583,7 @@ class Ledger(Model):
                 & (lot.expiry_date < date),
                 order_by=[lot.id]))
         lot_ids = [i for i, in cursor]
+        now = Literal(current_timestamp())
         expired = defaultdict(Decimal)
         for sub_ids in grouped_slice(lot_ids, 10_000):
             in_chunk = In(lot.id, list(sub_ids))
@@ -600,7 +600,7 @@ class Ledger(Model):
                         posting.create_uid, posting.create_date],
                     lot.select(posting_key, Literal('expire'),
                         Literal('expire'), member, Literal(date),
-                        Literal(user), Literal(user), CurrentTimestamp(),
+                        Literal(user), Literal(user), now,
                         where=in_chunk)))
             expiring = lot.join(
                 posting, condition=posting.key == posting_key)
@@ -610,14 +610,14 @@ class Ledger(Model):
                         line.create_uid, line.create_date],
                     expiring.select(posting.id, lot.account, posting.member,
                         type_, Literal('expire'), -lot.remaining,
-                        Literal(date), Literal(user), CurrentTimestamp(),
+                        Literal(date), Literal(user), now,
                         where=in_chunk)))
             cursor.execute(*allocation.insert(
                     [allocation.lot, allocation.line, allocation.quantity,
                         allocation.create_uid, allocation.create_date],
                     expiring.join(line, condition=line.posting == posting.id)
                     .select(lot.id, line.id, lot.remaining,
-                        Literal(user), CurrentTimestamp(),
+                        Literal(user), now,
                         where=in_chunk)))
             cursor.execute(*lot.select(
                     lot.account, lot.remaining, where=in_chunk))
