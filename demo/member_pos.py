@@ -84,9 +84,12 @@ def ensure_accounting(company, config):
                     ('start_date', '<=', dt.date(year, 6, 30)),
                     ('end_date', '>=', dt.date(year, 6, 30)),
                     ]):
+            # The calendar year: around a single day, create_fiscalyear
+            # would end on 30 November and leave December without period
             fiscalyear = set_fiscalyear_invoice_sequences(
-                create_fiscalyear(
-                    company, today=dt.date(year, 6, 30), config=config),
+                create_fiscalyear(company,
+                    today=(dt.date(year, 1, 1), dt.date(year, 12, 31)),
+                    config=config),
                 config=config)
             fiscalyear.click('create_period')
     return get_accounts(company, config=config)
