@@ -153,6 +153,7 @@ def start(base=BASE):
                     "-c listen_addresses=127.0.0.1",
                     '-c fsync=off', '-c synchronous_commit=off',
                     '-c full_page_writes=off', '-c max_connections=100',
+                    '-c jit=off',
                     ])
             result = subprocess.run(_as_user([
                         os.path.join(bin_, 'pg_ctl'), '-D', str(data),

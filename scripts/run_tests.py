@@ -38,6 +38,7 @@ from suite import (
 )
 
 TEST_FILES = ['test_module', 'test_scenario']
+SLOWEST = int(os.environ.get("SLOWEST", 8))
 
 
 def child(module, pattern, result_file, verbosity):
@@ -53,8 +54,11 @@ def child(module, pattern, result_file, verbosity):
                 str(project / 'tests'), top_level_dir=str(project)))
     if pattern:
         suite = _filter(suite, pattern)
-    runner = unittest.TextTestRunner(verbosity=verbosity, stream=sys.stdout)
+    TimedResult = _timed_result()
+    runner = unittest.TextTestRunner(verbosity=verbosity, stream=sys.stdout,
+        resultclass=TimedResult)
     result = runner.run(suite)
+    print_slowest(result.durations)
     counts = {
         'run': result.testsRun,
         'failed': len(result.failures) + len(result.errors)
@@ -63,6 +67,35 @@ def child(module, pattern, result_file, verbosity):
         }
     counts['passed'] = counts['run'] - counts['failed'] - counts['skipped']
     Path(result_file).write_text(json.dumps(counts))
+
+
+def _timed_result():
+    import unittest
+
+    class TimedResult(unittest.TextTestResult):
+        "Records how long each test took, to show where CI time goes"
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.durations = []
+
+        def startTest(self, test):
+            self._started = time.monotonic()
+            super().startTest(test)
+
+        def stopTest(self, test):
+            super().stopTest(test)
+            self.durations.append(
+                (time.monotonic() - self._started, test.id()))
+    return TimedResult
+
+
+def print_slowest(durations, count=SLOWEST):
+    if not durations:
+        return
+    print(f"Slowest {min(count, len(durations))} of {len(durations)}:")
+    for seconds, name in sorted(durations, reverse=True)[:count]:
+        print(f"  {seconds:7.1f}s  {name}")
 
 
 def test_files(module):

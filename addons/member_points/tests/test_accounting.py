@@ -6,6 +6,7 @@ import datetime as dt
 import unittest
 from contextlib import contextmanager
 from decimal import Decimal
+from types import SimpleNamespace
 
 from dateutil.relativedelta import relativedelta
 
@@ -17,12 +18,13 @@ from trytond.modules.account.tests.test_module import (
 )
 from trytond.modules.company.tests.test_module import set_company
 from trytond.modules.currency.tests import add_currency_rate, create_currency
+from trytond.modules.member_core.tests.fixture import CommittedFixture
 from trytond.modules.member_points.tests.tools import (
     create_members,
     create_programme,
 )
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
 
 TODAY = dt.date.today()
 D = Decimal
@@ -32,17 +34,14 @@ def day(offset):
     return TODAY + dt.timedelta(days=offset)
 
 
-class AccountingTestCase(unittest.TestCase):
+class AccountingTestCase(CommittedFixture, unittest.TestCase):
     "Test the account moves of the points ledger"
+    module = ['member_points', 'account']
 
     @classmethod
-    def setUpClass(cls):
-        activate_module(['member_points', 'account'])
-
-    @contextmanager
-    def accounting(self, fiscalyear=True):
-        """Yield (members, accounts) in the context of a company with a
-        chart of accounts and a fiscal year around today"""
+    def setUpFixture(cls):
+        """Members Ann and Bob and accounts, in a company with a chart of
+        accounts and a fiscal year from 400 days ago to 400 days ahead"""
         pool = Pool()
         Account = pool.get('account.account')
         FiscalYear = pool.get('account.fiscalyear')
@@ -51,12 +50,11 @@ class AccountingTestCase(unittest.TestCase):
         company = programme.company
         with set_company(company):
             create_chart(company)
-            if fiscalyear:
-                fiscalyear = get_fiscalyear(company,
-                    start_date=day(-400).replace(day=1),
-                    end_date=day(400) + relativedelta(day=31))
-                fiscalyear.save()
-                FiscalYear.create_period([fiscalyear])
+            fiscalyear = get_fiscalyear(company,
+                start_date=day(-400).replace(day=1),
+                end_date=day(400) + relativedelta(day=31))
+            fiscalyear.save()
+            FiscalYear.create_period([fiscalyear])
 
             def find(**clause):
                 account, = Account.search([
@@ -75,18 +73,27 @@ class AccountingTestCase(unittest.TestCase):
                     parent=template.parent, company=company, **values)
                 account.save()
                 return account
-            accounts = {
-                'revenue': revenue,
-                'expense': expense,
-                'cash': cash,
-                'liability': new("Points Liability", payable,
-                    party_required=False),
-                'member_liability': new("Member Liability", payable,
-                    party_required=True),
-                'breakage': new("Breakage", revenue),
-                'journal': Journal.search([('type', '=', 'general')])[0],
-                }
-            yield create_members(programme, ["Ann", "Bob"]), accounts
+            return SimpleNamespace(
+                company=company,
+                members=create_members(programme, ["Ann", "Bob"]),
+                accounts={
+                    'revenue': revenue,
+                    'expense': expense,
+                    'cash': cash,
+                    'liability': new("Points Liability", payable,
+                        party_required=False),
+                    'member_liability': new("Member Liability", payable,
+                        party_required=True),
+                    'breakage': new("Breakage", revenue),
+                    'journal': Journal.search([('type', '=', 'general')])[0],
+                    })
+
+    @contextmanager
+    def accounting(self):
+        "Yield (members, accounts) of the fixture in the company's context"
+        with set_company(self.fixture().company):
+            ns = self.fixture()
+            yield ns.members, ns.accounts
 
     def point_type(self, members, accounts, code='P', liability='liability',
             **values):
@@ -418,9 +425,10 @@ class AccountingTestCase(unittest.TestCase):
     def test_no_fiscal_year(self):
         "Without a period the posting fails with the account error"
         Ledger = Pool().get('member.point.ledger')
-        with self.accounting(fiscalyear=False) as ((ann, _), accounts):
+        with self.accounting() as ((ann, _), accounts):
             points = self.point_type((ann,), accounts)
             with self.assertRaises(UserError) as cm:
-                Ledger.earn(ann, points, D(100), 'sale:1')
+                # after the end of the fiscal year
+                Ledger.earn(ann, points, D(100), 'sale:1', date=day(800))
             self.assertIn('create a period', str(cm.exception))
 

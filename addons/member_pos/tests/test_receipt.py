@@ -15,12 +15,12 @@ from trytond.modules.member_pos.receipt import (
     mask_number,
 )
 from trytond.modules.member_pos.tests.test_session import (
+    SessionFixture,
     create_member,
     make_sale,
-    member_pos,
 )
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
 
 D = Decimal
 
@@ -55,12 +55,8 @@ def assign_printer(ns):
     return printer
 
 
-class ReceiptTestCase(unittest.TestCase):
+class ReceiptTestCase(SessionFixture, unittest.TestCase):
     "Test the receipt document"
-
-    @classmethod
-    def setUpClass(cls):
-        activate_module('member_pos')
 
     def test_formatting(self):
         "Masks and number formats of the receipt"
@@ -79,7 +75,7 @@ class ReceiptTestCase(unittest.TestCase):
         pool = Pool()
         Ledger = pool.get('member.point.ledger')
         Party = pool.get('party.party')
-        with member_pos() as ns:
+        with self.member_pos() as ns:
             member = create_member(ns, "Mei Wang", tier=ns.gold)
             Party.write([member], {'member_number': 'GH00012345678'})
             Ledger.earn(member, ns.points, D(500), Ledger.new_key())
@@ -136,7 +132,7 @@ class ReceiptTestCase(unittest.TestCase):
         Lang = pool.get('ir.lang')
         ModelData = pool.get('ir.model.data')
         Translation = pool.get('ir.translation')
-        with member_pos() as ns:
+        with self.member_pos() as ns:
             sale = make_sale(
                 ns, [(ns.service, 1, {})], [(ns.cash, None, {})], post=True)
             lang, = Lang.search([('code', '=', 'zh_CN')])
@@ -173,7 +169,7 @@ class ReceiptTestCase(unittest.TestCase):
         pool = Pool()
         PrintJob = pool.get('iot.print.job')
         Sale = pool.get('sale.point.sale')
-        with member_pos() as ns:
+        with self.member_pos() as ns:
             member = create_member(ns, "Mei", tier=ns.gold)
             sale = make_sale(ns, [(ns.service, 1, {})],
                 [(ns.cash, None, {})], member=member)
@@ -203,7 +199,7 @@ class ReceiptTestCase(unittest.TestCase):
         pool = Pool()
         PrintJob = pool.get('iot.print.job')
         Sale = pool.get('sale.point.sale')
-        with member_pos() as ns:
+        with self.member_pos() as ns:
             assign_printer(ns)
             ns.pos.receipt_auto_print = False
             ns.pos.save()

@@ -8,30 +8,26 @@ import zipfile
 from decimal import Decimal
 
 from trytond.modules.member_pos.tests.test_session import (
+    SessionFixture,
     create_member,
     make_sale,
-    member_pos,
 )
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
 
 D = Decimal
 
 
-class ReportingTestCase(unittest.TestCase):
+class ReportingTestCase(SessionFixture, unittest.TestCase):
     "Test the point-of-sale reports"
-
-    @classmethod
-    def setUpClass(cls):
-        activate_module('member_pos')
 
     @with_transaction()
     def test_member_sales_by_tier(self):
         "Member and non-member sales are counted and summed apart"
         pool = Pool()
         Report = pool.get('sale.point.report.member_sale')
-        with member_pos() as ns:
+        with self.member_pos() as ns:
             gold = create_member(ns, "Mei", tier=ns.gold)
             make_sale(ns, [(ns.service, 1, {})], [(ns.cash, None, {})],
                 member=gold, post=True)
@@ -59,7 +55,7 @@ class ReportingTestCase(unittest.TestCase):
         PointsReport = pool.get('sale.point.report.points')
         StoredReport = pool.get('sale.point.report.stored_value')
         Property = pool.get('member.property')
-        with member_pos() as ns:
+        with self.member_pos() as ns:
             member = create_member(ns, "Mei", tier=ns.gold)
             sales = [
                 make_sale(ns, [(ns.service, quantity, {})],
@@ -93,7 +89,7 @@ class ReportingTestCase(unittest.TestCase):
         User = pool.get('res.user')
         Property = pool.get('member.property')
         ModelData = pool.get('ir.model.data')
-        with member_pos() as ns:
+        with self.member_pos() as ns:
             make_sale(ns, [(ns.service, 1, {})], [(ns.cash, None, {})],
                 post=True)
             other = Property(
@@ -124,7 +120,7 @@ class ReportingTestCase(unittest.TestCase):
         Report = pool.get('sale.point.report.member_sale')
         XLSX = pool.get('sale.point.report.xlsx', type='report')
         ActionReport = pool.get('ir.action.report')
-        with member_pos() as ns:
+        with self.member_pos() as ns:
             make_sale(ns, [(ns.service, 1, {})], [(ns.cash, None, {})],
                 post=True)
             rows = Report.search([])

@@ -11,44 +11,26 @@ from decimal import Decimal
 
 from trytond import backend
 from trytond.modules.company.tests import create_company, set_company
+from trytond.modules.member_core.tests.fixture import CommittedFixture
 from trytond.modules.member_core.tests.tools import ID_NUMBERS
 from trytond.modules.member_pos.tests.tools import create_member_pos
 from trytond.pool import Pool
 from trytond.protocols.wrappers import Response
-from trytond.tests.test_tryton import DB_NAME, Client, activate_module, drop_db
-from trytond.transaction import Transaction, TransactionError
+from trytond.tests.test_tryton import DB_NAME, Client
+from trytond.transaction import Transaction
 from trytond.wsgi import app
 
 D = Decimal
 URL = f'/{DB_NAME}/member_pos'
 
 
-class RoutesTestCase(unittest.TestCase):
+class RoutesTestCase(CommittedFixture, unittest.TestCase):
     "Test the cashier page routes"
+    # the routes run their own transactions: the fixture is committed
+    module = 'member_pos'
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        drop_db()
-        activate_module('member_pos')
-        extras = {}
-        while True:
-            with Transaction().start(DB_NAME, 1, **extras) as transaction:
-                try:
-                    cls.setUpDatabase()
-                    break
-                except TransactionError as error:
-                    # the chart takes table locks the transaction retries
-                    transaction.rollback()
-                    error.fix(extras)
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        drop_db()
-
-    @classmethod
-    def setUpDatabase(cls):
+    def setUpFixture(cls):
         pool = Pool()
         Application = pool.get('res.user.application')
         Card = pool.get('member.card')

@@ -2,13 +2,9 @@
 # level of this repository contains the full copyright notices and license
 # terms.
 import unittest
-from contextlib import contextmanager
 from decimal import Decimal
 
-from trytond.modules.company.tests.test_module import (
-    create_company,
-    set_company,
-)
+from trytond.modules.company.tests.test_module import set_company
 from trytond.modules.member_core.exceptions import CardRefused
 from trytond.modules.member_points.exceptions import InsufficientBalance
 from trytond.modules.member_points.tests.tools import create_members
@@ -16,30 +12,23 @@ from trytond.modules.member_pos.exceptions import (
     MemberPaymentError,
     MemberSaleError,
 )
-from trytond.modules.member_pos.tests.tools import create_member_pos
+from trytond.modules.member_pos.tests.tools import MemberPosFixture
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
 
 
-class MemberSaleTestCase(unittest.TestCase):
+class MemberSaleTestCase(MemberPosFixture, unittest.TestCase):
     "Test members on POS sales"
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        activate_module('member_pos')
-
-    @contextmanager
-    def _setup(self):
-        pool = Pool()
-        Party = pool.get('party.party')
-        company = create_company()
-        with set_company(company):
-            ns = create_member_pos(company)
+    def setUpFixture(cls):
+        Party = Pool().get('party.party')
+        ns = super().setUpFixture()
+        with set_company(ns.company):
             ns.ann, ns.bob = create_members(
                 ns.programme, ["Ann", "Bob"], property_=ns.shanghai)
             Party.write([ns.ann], {'tier': ns.gold.id})
-            yield ns
+        return ns
 
     def _sale(self, ns, member=None, product=None, quantity=1):
         pool = Pool()
@@ -77,7 +66,7 @@ class MemberSaleTestCase(unittest.TestCase):
         "Lines created on the server get the tier price once"
         pool = Pool()
         Sale = pool.get('sale.point.sale')
-        with self._setup() as ns:
+        with self.member_pos() as ns:
             sale = self._sale(ns, member=ns.ann)
             line, = sale.lines
             self.assertEqual(sale.member_tier, ns.gold)
@@ -100,7 +89,7 @@ class MemberSaleTestCase(unittest.TestCase):
     @with_transaction()
     def test_no_discount_on_top_up(self):
         "Stored-value top-ups keep their face value"
-        with self._setup() as ns:
+        with self.member_pos() as ns:
             sale = self._sale(
                 ns, member=ns.ann, product=ns.top_up, quantity=50)
             self.assertEqual(sale.total, Decimal('50.00'))
@@ -111,7 +100,7 @@ class MemberSaleTestCase(unittest.TestCase):
         pool = Pool()
         Ledger = pool.get('member.point.ledger')
         Sale = pool.get('sale.point.sale')
-        with self._setup() as ns:
+        with self.member_pos() as ns:
             sale, = Sale.create([{'point': ns.pos.id}])
             with self.assertRaises(MemberSaleError):
                 sale.add_top_up(Decimal('50'))
@@ -138,7 +127,7 @@ class MemberSaleTestCase(unittest.TestCase):
         pool = Pool()
         Party = pool.get('party.party')
         Sale = pool.get('sale.point.sale')
-        with self._setup() as ns:
+        with self.member_pos() as ns:
             Party.write([ns.bob], {'member_state': 'terminated'})
             sale = self._sale(ns)
             with self.assertRaises(CardRefused):
@@ -150,7 +139,7 @@ class MemberSaleTestCase(unittest.TestCase):
         "rounded up to the type's digits"
         pool = Pool()
         PointType = pool.get('member.point.type')
-        with self._setup() as ns:
+        with self.member_pos() as ns:
             currency = ns.company.currency
             method = ns.points_method
             self.assertEqual(
@@ -170,7 +159,7 @@ class MemberSaleTestCase(unittest.TestCase):
         "A points payment holds the points and books their value"
         pool = Pool()
         Ledger = pool.get('member.point.ledger')
-        with self._setup() as ns:
+        with self.member_pos() as ns:
             self._earn(ns, ns.ann, Decimal('100'))
             sale = self._sale(ns, member=ns.ann)
             payment = self._pay(
@@ -187,7 +176,7 @@ class MemberSaleTestCase(unittest.TestCase):
         "Asking more points than available is refused, nothing held"
         pool = Pool()
         Hold = pool.get('member.point.hold')
-        with self._setup() as ns:
+        with self.member_pos() as ns:
             self._earn(ns, ns.ann, Decimal('10'))
             sale = self._sale(ns, member=ns.ann)
             with self.assertRaises(InsufficientBalance) as cm:
@@ -200,7 +189,7 @@ class MemberSaleTestCase(unittest.TestCase):
     @with_transaction()
     def test_points_payment_needs_points_and_member(self):
         "Points payments need a member and the points entered"
-        with self._setup() as ns:
+        with self.member_pos() as ns:
             sale = self._sale(ns)
             with self.assertRaises(MemberPaymentError):
                 self._pay(ns, sale, ns.points_method, points=Decimal('1'))
@@ -211,7 +200,7 @@ class MemberSaleTestCase(unittest.TestCase):
     @with_transaction()
     def test_points_payment_exceeding_amount_to_pay(self):
         "Points cannot pay more than what is left to pay"
-        with self._setup() as ns:
+        with self.member_pos() as ns:
             self._earn(ns, ns.ann, Decimal('1000'))
             sale = self._sale(ns, member=ns.ann)
             with self.assertRaises(MemberPaymentError):
@@ -227,7 +216,7 @@ class MemberSaleTestCase(unittest.TestCase):
         Ledger = pool.get('member.point.ledger')
         ModelData = pool.get('ir.model.data')
         Sequence = pool.get('ir.sequence')
-        with self._setup() as ns:
+        with self.member_pos() as ns:
             sequence = Sequence(
                 name="Cards", padding=7, sequence_type=ModelData.get_id(
                     'member_core', 'sequence_type_member_card'))
@@ -257,7 +246,7 @@ class MemberSaleTestCase(unittest.TestCase):
         "A count-card service needs a member with visits left"
         pool = Pool()
         Sale = pool.get('sale.point.sale')
-        with self._setup() as ns:
+        with self.member_pos() as ns:
             sale = self._sale(ns, product=ns.spa_visit)
             with self.assertRaises(MemberSaleError):
                 Sale.process([sale])
@@ -272,7 +261,7 @@ class MemberSaleTestCase(unittest.TestCase):
         Ledger = pool.get('member.point.ledger')
         Metric = pool.get('member.tier.metric')
         Sale = pool.get('sale.point.sale')
-        with self._setup() as ns:
+        with self.member_pos() as ns:
             sale = self._sale(ns, member=ns.ann)
             self._pay(ns, sale, ns.cash, amount=sale.total)
             Sale.process([sale])
@@ -317,7 +306,7 @@ class MemberSaleTestCase(unittest.TestCase):
         "credits its points refund"
         pool = Pool()
         Ledger = pool.get('member.point.ledger')
-        with self._setup() as ns:
+        with self.member_pos() as ns:
             sale = self._paid_sale(ns)
             # (64.80 - 10.00) × 1.5
             self.assertEqual(sale.points_earned, Decimal('82.20'))
@@ -336,7 +325,7 @@ class MemberSaleTestCase(unittest.TestCase):
     @with_transaction()
     def test_full_return_refunds_as_paid(self):
         "A whole return must refund member payments as they were paid"
-        with self._setup() as ns:
+        with self.member_pos() as ns:
             sale = self._paid_sale(ns)
             with self.assertRaises(MemberSaleError):
                 self._return(ns, sale, 2, [(ns.cash, Decimal('-64.80'))])
@@ -347,7 +336,7 @@ class MemberSaleTestCase(unittest.TestCase):
         pool = Pool()
         Line = pool.get('member.point.line')
         Sale = pool.get('sale.point.sale')
-        with self._setup() as ns:
+        with self.member_pos() as ns:
             sale = self._sale(ns)
             self.assertEqual(sale.total, Decimal('36.00'))
             self._pay(ns, sale, ns.cash, amount=sale.total)

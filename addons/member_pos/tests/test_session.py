@@ -5,14 +5,13 @@
 import io
 import unittest
 import zipfile
-from contextlib import contextmanager
 from decimal import Decimal
 
 from trytond.model.exceptions import ValidationError
-from trytond.modules.company.tests import create_company, set_company
-from trytond.modules.member_pos.tests.tools import create_member_pos
+from trytond.modules.company.tests import set_company
+from trytond.modules.member_pos.tests.tools import MemberPosFixture
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
 
 D = Decimal
@@ -62,14 +61,15 @@ def create_card_method(ns):
     return method
 
 
-@contextmanager
-def member_pos():
-    "Yield the POS fixtures with a card method, in the company's context"
-    company = create_company()
-    with set_company(company):
-        ns = create_member_pos(company)
-        ns.card = create_card_method(ns)
-        yield ns
+class SessionFixture(MemberPosFixture):
+    "The POS fixtures with a card method"
+
+    @classmethod
+    def setUpFixture(cls):
+        ns = super().setUpFixture()
+        with set_company(ns.company):
+            ns.card = create_card_method(ns)
+        return ns
 
 
 def make_sale(ns, lines, payments, member=None, post=False):
@@ -101,19 +101,15 @@ def make_sale(ns, lines, payments, member=None, post=False):
     return Sale(sale.id)
 
 
-class SessionTestCase(unittest.TestCase):
+class SessionTestCase(SessionFixture, unittest.TestCase):
     "Test cash session handover and commission"
-
-    @classmethod
-    def setUpClass(cls):
-        activate_module('member_pos')
 
     @with_transaction()
     def test_cashier_totals_two_cashiers_mixed_methods(self):
         "The session totals every method per cashier who took payments"
         pool = Pool()
         Session = pool.get('sale.point.cash.session')
-        with member_pos() as ns:
+        with self.member_pos() as ns:
             ann = create_user(ns.company, 'ann', "Ann Cashier")
             bob = create_user(ns.company, 'bob', "Bob Cashier")
             with Transaction().set_user(ann.id):
@@ -146,7 +142,7 @@ class SessionTestCase(unittest.TestCase):
         "Points taken as payment are totalled in points and money"
         pool = Pool()
         Ledger = pool.get('member.point.ledger')
-        with member_pos() as ns:
+        with self.member_pos() as ns:
             member = create_member(ns, "Mei")
             Ledger.earn(member, ns.points, D(500), Ledger.new_key())
             sale = make_sale(ns, [(ns.service, 1, {})], [
@@ -168,7 +164,7 @@ class SessionTestCase(unittest.TestCase):
             'sale.point.cash.session.hand_over', type='wizard')
         HandoverReport = pool.get(
             'sale.point.cash.session.handover', type='report')
-        with member_pos() as ns:
+        with self.member_pos() as ns:
             ann = create_user(ns.company, 'ann', "Ann Cashier")
             bob = create_user(ns.company, 'bob', "Bob Cashier")
             with Transaction().set_user(ann.id):
@@ -212,7 +208,7 @@ class SessionTestCase(unittest.TestCase):
         "The template's rate wins over its category's, then parents'"
         pool = Pool()
         Category = pool.get('product.category')
-        with member_pos() as ns:
+        with self.member_pos() as ns:
             parent = Category(name="Wellness", commission_rate=D('0.08'))
             parent.save()
             child = Category(name="Spa", parent=parent)
@@ -241,7 +237,7 @@ class SessionTestCase(unittest.TestCase):
         pool = Pool()
         Category = pool.get('product.category')
         Report = pool.get('sale.point.commission.report')
-        with member_pos() as ns:
+        with self.member_pos() as ns:
             spa = Category(name="Spa", commission_rate=D('0.10'))
             spa.save()
             ns.service.template.categories = [spa]

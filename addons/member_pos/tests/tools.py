@@ -30,14 +30,17 @@ and posted.
 Transaction flavour (unit tests): inside ``with_transaction``,
 ``company = create_company()`` then ``with set_company(company):
 ns = create_member_pos(company)`` builds the same (services only, no
-taxes) with the pool and returns the same names.
+taxes) with the pool and returns the same names; test classes mixing in
+``MemberPosFixture`` build it once, committed, and share it.
 """
 import datetime as dt
+from contextlib import contextmanager
 from decimal import Decimal
 from types import SimpleNamespace
 
 from proteus import Model, Wizard
 from trytond.modules.company.tests.tools import get_company
+from trytond.modules.member_core.tests.fixture import CommittedFixture
 from trytond.modules.member_core.tests.tools import (
     ID_NUMBERS,
     create_programme,
@@ -382,3 +385,24 @@ def create_member_pos(company):
         member_payment='stored_value', point_type=ns.stored)
     Method.save([ns.cash, ns.points_method, ns.stored_method])
     return ns
+
+
+class MemberPosFixture(CommittedFixture):
+    """Mixin of unittest.TestCase: ``create_member_pos`` built once for the
+    class; ``with self.member_pos() as ns`` in a test yields it in the
+    company's context. Extend ``setUpFixture`` to add records."""
+    module = 'member_pos'
+
+    @classmethod
+    def setUpFixture(cls):
+        from trytond.modules.company.tests import create_company, set_company
+        company = create_company()
+        with set_company(company):
+            return create_member_pos(company)
+
+    @contextmanager
+    def member_pos(self):
+        from trytond.modules.company.tests import set_company
+        # records read their context when made: thaw them in the company's
+        with set_company(self.fixture().company):
+            yield self.fixture()
