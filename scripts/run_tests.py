@@ -16,13 +16,14 @@ Activated databases are cached in var/dbcache/<hash of addons sources>
 (DB_CACHE), so a schema change never reuses a stale cache.
 """
 import argparse
+import concurrent.futures
 import fnmatch
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -30,11 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from suite import (
     ADDONS,
     TEST_ID_KEY,
-    VAR,
     SuiteError,
+    db_cache_dir,
     fail,
     select_modules,
-    source_hash,
 )
 
 TEST_FILES = ['test_module', 'test_scenario']
@@ -149,15 +149,7 @@ def prepare_env():
     env.setdefault('TRYTOND_MEMBER__ID_KEY', TEST_ID_KEY)
     env.setdefault('TRYTOND_DATABASE__URI', 'sqlite://')
     if 'DB_CACHE' not in env:
-        cache_root = VAR / 'dbcache'
-        current = source_hash()
-        if cache_root.is_dir():
-            for old in cache_root.iterdir():
-                if old.name != current:
-                    shutil.rmtree(old, ignore_errors=True)
-        cache = cache_root / current
-        cache.mkdir(parents=True, exist_ok=True)
-        env['DB_CACHE'] = str(cache)
+        env['DB_CACHE'] = str(db_cache_dir())
     env['PYTHONUNBUFFERED'] = '1'
     return env
 
@@ -174,6 +166,43 @@ def _drop_database(uri, name):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def run_module(module, args, env, output):
+    """Run the tests of module in a child process writing to output (None:
+    this process's stdout), return (counts, summary line)"""
+    uri = env['TRYTOND_DATABASE__URI']
+    start = time.monotonic()
+    module_env = dict(env)
+    if uri.startswith('postgresql'):
+        module_env['DB_NAME'] = f'test_{module}_{int(time.time())}'
+    with tempfile.NamedTemporaryFile(suffix='.json') as result:
+        cmd = [sys.executable, os.path.abspath(__file__),
+            '--child', module, '--result', result.name]
+        if args.tests:
+            cmd += ['--tests', args.tests]
+        if args.verbose:
+            cmd.append('--verbose')
+        returncode = subprocess.call(cmd, env=module_env,
+            stdout=output, stderr=subprocess.STDOUT if output else None)
+        try:
+            counts = json.loads(Path(result.name).read_text())
+        except (OSError, ValueError):
+            counts = None
+    if 'DB_NAME' in module_env:
+        _drop_database(uri, module_env['DB_NAME'])
+    if counts is None:
+        counts = {'passed': 0, 'failed': 1, 'skipped': 0}
+        note = f" (test process died, exit code {returncode})"
+    elif returncode and not counts['failed']:
+        counts['failed'] = 1
+        note = f" (test process exit code {returncode})"
+    else:
+        note = ''
+    line = (f"{module}: {counts['passed']} passed, "
+        f"{counts['failed']} failed, {counts['skipped']} skipped "
+        f"in {time.monotonic() - start:.1f}s{note}")
+    return counts, line
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--modules', default=os.environ.get('MODULES', ''),
@@ -182,6 +211,9 @@ def main():
         help="only tests whose id matches this substring or glob")
     parser.add_argument('-v', '--verbose', action='store_true',
         default=bool(os.environ.get('VERBOSE')))
+    parser.add_argument('-j', '--jobs', type=int,
+        default=int(os.environ.get('TEST_JOBS') or 1),
+        help="modules tested at once (default 1)")
     parser.add_argument('--child', help=argparse.SUPPRESS)
     parser.add_argument('--result', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -198,49 +230,43 @@ def main():
     if not modules:
         print("No suite module found (addons/*/tryton.cfg).")
     env = prepare_env()
-    uri = env['TRYTOND_DATABASE__URI']
-    backend = uri.split(':', 1)[0]
-    print(f"Testing {len(modules)} module(s) on {backend}: "
+    backend = env['TRYTOND_DATABASE__URI'].split(':', 1)[0]
+    jobs = f", {args.jobs} at once" if args.jobs > 1 else ''
+    print(f"Testing {len(modules)} module(s) on {backend}{jobs}: "
         f"{' '.join(modules)}", flush=True)
 
+    start_all = time.monotonic()
+    if args.jobs > 1:
+        # Each module activates only its own modules, so no two children
+        # build the same cached database; the modules on top (the most
+        # tests) start first
+        order = list(reversed(modules))
+        done = threading.Lock()
+
+        def job(module):
+            with tempfile.TemporaryFile('w+') as output:
+                result = run_module(module, args, env, output)
+                output.seek(0)
+                with done:
+                    print(f"\n=== {module}", flush=True)
+                    sys.stdout.write(output.read())
+                    print(f"--- {result[1]}", flush=True)
+            return result
+        with concurrent.futures.ThreadPoolExecutor(args.jobs) as executor:
+            results = dict(zip(order, executor.map(job, order)))
+    else:
+        results = {}
+        for index, module in enumerate(modules, 1):
+            print(f"\n=== [{index}/{len(modules)}] {module}", flush=True)
+            results[module] = run_module(module, args, env, None)
+            print(f"--- {results[module][1]}", flush=True)
     totals = {'passed': 0, 'failed': 0, 'skipped': 0}
     lines = []
-    start_all = time.monotonic()
-    for index, module in enumerate(modules, 1):
-        print(f"\n=== [{index}/{len(modules)}] {module}", flush=True)
-        start = time.monotonic()
-        module_env = dict(env)
-        if backend.startswith('postgresql'):
-            module_env['DB_NAME'] = f'test_{module}_{int(time.time())}'
-        with tempfile.NamedTemporaryFile(suffix='.json') as result:
-            cmd = [sys.executable, os.path.abspath(__file__),
-                '--child', module, '--result', result.name]
-            if args.tests:
-                cmd += ['--tests', args.tests]
-            if args.verbose:
-                cmd.append('--verbose')
-            returncode = subprocess.call(cmd, env=module_env)
-            try:
-                counts = json.loads(Path(result.name).read_text())
-            except (OSError, ValueError):
-                counts = None
-        if 'DB_NAME' in module_env:
-            _drop_database(uri, module_env['DB_NAME'])
-        if counts is None:
-            counts = {'passed': 0, 'failed': 1, 'skipped': 0}
-            note = f" (test process died, exit code {returncode})"
-        elif returncode and not counts['failed']:
-            counts['failed'] = 1
-            note = f" (test process exit code {returncode})"
-        else:
-            note = ''
+    for module in modules:
+        counts, line = results[module]
         for key in totals:
             totals[key] += counts[key]
-        line = (f"{module}: {counts['passed']} passed, "
-            f"{counts['failed']} failed, {counts['skipped']} skipped "
-            f"in {time.monotonic() - start:.1f}s{note}")
         lines.append(line)
-        print(f"--- {line}", flush=True)
 
     print(f"\nSummary ({time.monotonic() - start_all:.1f}s):")
     for line in lines:

@@ -10,6 +10,7 @@ Standard library only: it runs before the virtual environment exists.
 import configparser
 import hashlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -105,6 +106,20 @@ def select_modules(wanted=None):
             "Unknown module %s: the suite has %s."
             % (', '.join(unknown), ', '.join(available) or 'no module'))
     return [m for m in available if m in names]
+
+
+def db_cache_dir():
+    """The directory of trytond's database caches (DB_CACHE) for the
+    current sources; caches of older sources are removed"""
+    cache_root = VAR / 'dbcache'
+    current = source_hash()
+    if cache_root.is_dir():
+        for old in cache_root.iterdir():
+            if old.name != current:
+                shutil.rmtree(old, ignore_errors=True)
+    cache = cache_root / current
+    cache.mkdir(parents=True, exist_ok=True)
+    return cache
 
 
 def source_hash():
