@@ -61,25 +61,21 @@ class _Record:
 
 def _freeze(value):
     "Replace records by (model, id) so they outlive their transaction"
-    if isinstance(value, Model):
-        return _Record(value.__name__, value.id)
-    elif isinstance(value, SimpleNamespace):
-        return SimpleNamespace(
-            **{k: _freeze(v) for k, v in vars(value).items()})
-    elif isinstance(value, dict):
-        return {k: _freeze(v) for k, v in value.items()}
-    elif isinstance(value, (list, tuple)):
-        return type(value)(_freeze(v) for v in value)
-    return value
+    return _walk(value, lambda v: _Record(v.__name__, v.id)
+        if isinstance(v, Model) else v)
 
 
 def _thaw(value):
-    if isinstance(value, _Record):
-        return Pool().get(value.model)(value.id)
-    elif isinstance(value, SimpleNamespace):
-        return SimpleNamespace(**{k: _thaw(v) for k, v in vars(value).items()})
+    return _walk(value, lambda v: Pool().get(v.model)(v.id)
+        if isinstance(v, _Record) else v)
+
+
+def _walk(value, convert):
+    "Apply convert to the leaves of nested namespaces, dicts and lists"
+    if isinstance(value, SimpleNamespace):
+        return SimpleNamespace(**_walk(vars(value), convert))
     elif isinstance(value, dict):
-        return {k: _thaw(v) for k, v in value.items()}
+        return {k: _walk(v, convert) for k, v in value.items()}
     elif isinstance(value, (list, tuple)):
-        return type(value)(_thaw(v) for v in value)
-    return value
+        return type(value)(_walk(v, convert) for v in value)
+    return convert(value)
