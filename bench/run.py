@@ -93,8 +93,7 @@ def databases(backends):
             uri, throwaway = stack.enter_context(pgcluster.cluster())
             dsns['postgresql'] = uri
             if throwaway:
-                # template databases die with the cluster: never stale
-                DB_CACHES[uri] = 'postgresql://'
+                DB_CACHES[uri] = pgcluster.db_cache(throwaway)
         yield dsns
 
 

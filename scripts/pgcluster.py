@@ -212,6 +212,12 @@ def cluster(base=BASE):
         stop(handle)
 
 
+def db_cache(throwaway):
+    """trytond's DB_CACHE for a cluster: template databases on a throwaway
+    one (they die with it, so they are never stale), else None"""
+    return 'postgresql://' if throwaway else None
+
+
 def run(command):
     "Run command against PostgreSQL and return its exit code"
     def terminate(signum, frame):
@@ -220,8 +226,7 @@ def run(command):
     with cluster() as (uri, throwaway):
         env = dict(os.environ, TRYTOND_DATABASE__URI=uri)
         if throwaway:
-            # template databases die with the cluster: never stale
-            env.setdefault('DB_CACHE', 'postgresql://')
+            env.setdefault('DB_CACHE', db_cache(throwaway))
             print(f"PostgreSQL: throwaway cluster at {uri}", flush=True)
         else:
             print(f"PostgreSQL: {uri}", flush=True)

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,13 +39,11 @@ from suite import (
 )
 
 TEST_FILES = ['test_module', 'test_scenario']
-SLOWEST = int(os.environ.get("SLOWEST", 8))
+SLOWEST = int(os.environ.get('SLOWEST', 8))
 
 
 def child(module, pattern, result_file, verbosity):
     "Run the tests of one module in this process, write counts as JSON"
-    import unittest
-
     names = [f'trytond.modules.{module}.tests.{n}'
         for n in test_files(module)]
     loader = unittest.TestLoader()
@@ -54,7 +53,6 @@ def child(module, pattern, result_file, verbosity):
                 str(project / 'tests'), top_level_dir=str(project)))
     if pattern:
         suite = _filter(suite, pattern)
-    TimedResult = _timed_result()
     runner = unittest.TextTestRunner(verbosity=verbosity, stream=sys.stdout,
         resultclass=TimedResult)
     result = runner.run(suite)
@@ -69,25 +67,20 @@ def child(module, pattern, result_file, verbosity):
     Path(result_file).write_text(json.dumps(counts))
 
 
-def _timed_result():
-    import unittest
+class TimedResult(unittest.TextTestResult):
+    "Records how long each test took, to show where CI time goes"
 
-    class TimedResult(unittest.TextTestResult):
-        "Records how long each test took, to show where CI time goes"
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.durations = []
 
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.durations = []
+    def startTest(self, test):
+        self._started = time.monotonic()
+        super().startTest(test)
 
-        def startTest(self, test):
-            self._started = time.monotonic()
-            super().startTest(test)
-
-        def stopTest(self, test):
-            super().stopTest(test)
-            self.durations.append(
-                (time.monotonic() - self._started, test.id()))
-    return TimedResult
+    def stopTest(self, test):
+        super().stopTest(test)
+        self.durations.append((time.monotonic() - self._started, test.id()))
 
 
 def print_slowest(durations, count=SLOWEST):
@@ -122,8 +115,6 @@ def subprojects(module):
 
 def _filter(suite, pattern):
     "Keep tests whose id matches pattern (substring or glob)"
-    import unittest
-
     if not any(c in pattern for c in '*?['):
         pattern = f'*{pattern}*'
     kept = unittest.TestSuite()
@@ -135,8 +126,6 @@ def _filter(suite, pattern):
 
 
 def _iter(suite):
-    import unittest
-
     for test in suite:
         if isinstance(test, unittest.TestSuite):
             yield from _iter(test)

@@ -39,6 +39,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 from proteus import Model, Wizard
+from trytond.modules.company.tests import create_company, set_company
 from trytond.modules.company.tests.tools import get_company
 from trytond.modules.member_core.tests.fixture import CommittedFixture
 from trytond.modules.member_core.tests.tools import (
@@ -395,14 +396,12 @@ class MemberPosFixture(CommittedFixture):
 
     @classmethod
     def setUpFixture(cls):
-        from trytond.modules.company.tests import create_company, set_company
         company = create_company()
         with set_company(company):
             return create_member_pos(company)
 
     @contextmanager
     def member_pos(self):
-        from trytond.modules.company.tests import set_company
         # records read their context when made: thaw them in the company's
         with set_company(self.fixture().company):
             yield self.fixture()
