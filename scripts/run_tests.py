@@ -57,10 +57,12 @@ def child(module, pattern, result_file, verbosity):
         resultclass=TimedResult)
     result = runner.run(suite)
     print_slowest(result.durations)
+    # a test whose subtests fail is one failed test
+    failed = {getattr(test, 'test_case', test).id()
+        for test, _ in result.failures + result.errors}
     counts = {
         'run': result.testsRun,
-        'failed': len(result.failures) + len(result.errors)
-        + len(result.unexpectedSuccesses),
+        'failed': len(failed) + len(result.unexpectedSuccesses),
         'skipped': len(result.skipped),
         }
     counts['passed'] = counts['run'] - counts['failed'] - counts['skipped']

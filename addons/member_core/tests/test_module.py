@@ -2,10 +2,15 @@
 # level of this repository contains the full copyright notices and license
 # terms.
 from trytond.modules.member_core import identity
-from trytond.tests.test_tryton import ModuleTestCase
+from trytond.modules.member_core.tests.views import (
+    ViewWidgetsMixin,
+    undrawable_fields,
+)
+from trytond.pool import Pool
+from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 
 
-class MemberCoreTestCase(ModuleTestCase):
+class MemberCoreTestCase(ViewWidgetsMixin, ModuleTestCase):
     "Test Member Core module"
     module = 'member_core'
 
@@ -37,6 +42,26 @@ class MemberCoreTestCase(ModuleTestCase):
             identity.validate_id_number('cn_ric', '110105194912310021'))
         self.assertTrue(identity.validate_id_number('passport', 'E12345678'))
         self.assertFalse(identity.validate_id_number('passport', 'E1'))
+
+    @with_transaction()
+    def test_view_widgets_bare_timestamp(self):
+        "A list with a bare Timestamp column is refused by the view check"
+        pool = Pool()
+        View = pool.get('ir.ui.view')
+        History = pool.get('member.card.history')
+        bare, drawn = View.create([{
+                    'model': History.__name__,
+                    'type': 'tree',
+                    'arch': '<tree><field name="date"/></tree>',
+                    }, {
+                    'model': History.__name__,
+                    'type': 'tree',
+                    'arch': '<tree><field name="date" widget="date"/>'
+                    '<field name="date" widget="time"/></tree>',
+                    }])
+        self.assertEqual(
+            undrawable_fields(History, bare.id), [('date', 'timestamp')])
+        self.assertEqual(undrawable_fields(History, drawn.id), [])
 
 
 del ModuleTestCase
