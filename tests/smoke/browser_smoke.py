@@ -4,12 +4,15 @@
 Starts the demo server on a free port, opens sao in Debian's headless
 Chromium (/usr/bin/chromium) through Playwright (no browser download),
 logs in as admin, opens the "Members" menu and saves screenshots under
-var/screenshots/. Until the "Members" menu exists, "Parties" is opened
-instead with a warning.
+var/screenshots/. Any JavaScript error on the page fails the test.
 
     .venv/bin/python tests/smoke/browser_smoke.py
+
+As a library (tests/smoke/crawl.py): check_browser(), launch(),
+watch_errors(), login() and shoot().
 """
 import os
+import re
 import sys
 import tempfile
 import time
@@ -28,50 +31,98 @@ FLAGS = [
     '--disable-dev-shm-usage',
     ]
 SCREENSHOTS = VAR / 'screenshots'
+VIEWPORT = {'width': 1400, 'height': 900}
 MENU = 'Members'
-FALLBACK_MENU = 'Parties'
 TIMEOUT = 30_000
 
 
-def shoot(page, name):
+def check_browser():
+    "Stop with a clear sentence when Chromium or Playwright is missing"
+    if not os.path.exists(CHROMIUM):
+        fail(f"{CHROMIUM} is missing: install Chromium with "
+            "'apt-get install chromium'.")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        fail("the playwright package is missing: run "
+            ".venv/bin/pip install -r requirements-ci.txt.")
+
+
+def launch(playwright, profile):
+    "Debian's Chromium, headless, on a throwaway profile directory"
+    return playwright.chromium.launch_persistent_context(
+        profile, executable_path=CHROMIUM, headless=True, args=FLAGS,
+        viewport=VIEWPORT, locale='en-US')
+
+
+def shoot(page, name, quiet=False):
+    "Save a screenshot as var/screenshots/<name>.png (name may hold /)"
     path = SCREENSHOTS / f'{name}.png'
+    path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path))
-    print(f"screenshot: {path.relative_to(ROOT)}", flush=True)
+    if not quiet:
+        print(f"screenshot: {path.relative_to(ROOT)}", flush=True)
     return path
 
 
-def run(url):
-    from playwright.sync_api import sync_playwright
+def watch_errors(page, errors):
+    """Append the JavaScript errors of the page to errors: the uncaught ones
+    and those thrown in the callbacks of jQuery's deferreds (most of sao),
+    which jQuery turns into rejections and only warns about on the
+    console"""
+    def on_pageerror(error):
+        name = getattr(error, 'name', '')
+        message = getattr(error, 'message', '') or str(error)
+        errors.append(f"{name}: {message}" if name else message)
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    def on_console(message):
+        text = message.text
+        if message.type == 'warning' and text.startswith(
+                'jQuery.Deferred exception'):
+            # "jQuery.Deferred exception: <message> <stack>": the stack
+            # starts with "<name>: <message>"
+            first = text.splitlines()[0]
+            error = re.search(r'\b\w*Error: .*$', first)
+            errors.append(error.group(0) if error else first)
+
+    page.on('pageerror', on_pageerror)
+    page.on('console', on_console)
+
+
+def run(url):
+    from playwright.sync_api import Error, sync_playwright
+
+    errors = []
     with sync_playwright() as p, \
             tempfile.TemporaryDirectory(prefix='chromium-') as profile:
-        context = p.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True,
-            args=FLAGS,
-            viewport={'width': 1400, 'height': 900}, locale='en-US')
+        context = launch(p, profile)
         page = context.pages[0] if context.pages else context.new_page()
-        errors = []
-        page.on('pageerror', lambda e: errors.append(str(e)))
+        watch_errors(page, errors)
         page.set_default_timeout(TIMEOUT)
         try:
-            login(page, url)
+            login(page, url, screenshots=True)
             open_menu(page)
-        except Exception:
+        except Error as e:
+            # a JavaScript error usually stops sao half way: the
+            # timeout that follows is only its consequence
             shoot(page, 'failure')
-            raise
+            if not errors:
+                raise
+            print(f"stopped: {str(e).splitlines()[0]}", flush=True)
         finally:
             context.close()
-        if errors:
-            print("warning: JavaScript errors on the page:\n  "
-                + '\n  '.join(errors[:10]), flush=True)
+    if errors:
+        fail(f"{len(errors)} JavaScript error(s) on the sao page:\n  "
+            + '\n  '.join(errors[:10]))
 
 
-def login(page, url):
+def login(page, url, screenshots=False):
+    "Log in to sao as admin; with screenshots, of the login and home"
     page.goto(f'{url}/#{DB_NAME}')
     page.wait_for_selector('#login:visible')
     page.fill('#login', 'admin')
-    shoot(page, '1-login')
+    if screenshots:
+        shoot(page, '1-login')
     page.click('.login-dialog button[type=submit]')
     password = page.wait_for_selector('input[type=password]:visible')
     password.fill(admin_password())
@@ -79,33 +130,27 @@ def login(page, url):
     # the menu tree is shown once logged in
     page.wait_for_selector('#menu table tbody tr', state='visible')
     page.wait_for_timeout(1000)
-    shoot(page, '2-home')
+    if screenshots:
+        shoot(page, '2-home')
     print("logged in to sao as admin", flush=True)
 
 
 def open_menu(page):
     menu = page.locator('#menu')
     entry = menu.get_by_text(MENU, exact=True)
-    name = MENU
     if not entry.count():
-        print(f"warning: no \"{MENU}\" menu yet: opening "
-            f"\"{FALLBACK_MENU}\" instead.", flush=True)
-        entry = menu.get_by_text(FALLBACK_MENU, exact=True)
-        name = FALLBACK_MENU
-        if not entry.count():
-            fail(f"neither the \"{MENU}\" nor the \"{FALLBACK_MENU}\" menu "
-                "is shown in sao.")
+        fail(f"the \"{MENU}\" menu is not shown in sao.")
     # a click on a menu with children expands it
     entry.first.click()
     page.wait_for_timeout(1000)
-    shoot(page, f"3-menu-{name.lower()}")
-    print(f"expanded the \"{name}\" menu", flush=True)
+    shoot(page, f"3-menu-{MENU.lower()}")
+    print(f"expanded the \"{MENU}\" menu", flush=True)
     # its first child with the same name (or else the first child) is its
     # list: open it in a tab
     rows = menu.locator('table tbody tr')
     texts = [t.strip() for t in rows.all_inner_texts()]
-    first = texts.index(name)
-    same = [i for i, t in enumerate(texts) if t == name and i > first]
+    first = texts.index(MENU)
+    same = [i for i, t in enumerate(texts) if t == MENU and i > first]
     child = rows.nth(same[0] if same else first + 1)
     label = texts[same[0] if same else first + 1]
     child.click()
@@ -119,14 +164,7 @@ def open_menu(page):
 
 
 def main():
-    if not os.path.exists(CHROMIUM):
-        fail(f"{CHROMIUM} is missing: install Chromium with "
-            "'apt-get install chromium'.")
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        fail("the playwright package is missing: run "
-            ".venv/bin/pip install -r requirements-ci.txt.")
+    check_browser()
     start = time.monotonic()
     with demo_server() as url:
         run(url)
