@@ -109,22 +109,15 @@ def raw_insert(size, programme, property_):
 
 
 def worker(size):
-    from trytond import backend
+    from run import drop_database
+
     from trytond.modules.company.tests import set_company
     from trytond.pool import Pool
     from trytond.tests import test_tryton
     from trytond.transaction import Transaction
 
     name = os.environ['DB_NAME']
-    if test_tryton.db_exist(name):
-        database = backend.Database()
-        database.connect()
-        connection = database.get_connection(autocommit=True)
-        try:
-            database.drop(connection, name)
-        finally:
-            database.put_connection(connection)
-            database.close()
+    drop_database(name)
     test_tryton.activate_module('member_core')
     data = make_csv(size)
     dataset = f'{size:,} CSV rows'

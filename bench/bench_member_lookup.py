@@ -257,20 +257,13 @@ def measure(size, programme_id):
 
 
 def worker(size):
-    from trytond import backend
+    from run import drop_database
+
     from trytond.tests import test_tryton
     from trytond.transaction import Transaction
 
     name = os.environ['DB_NAME']
-    if test_tryton.db_exist(name):
-        database = backend.Database()
-        database.connect()
-        connection = database.get_connection(autocommit=True)
-        try:
-            database.drop(connection, name)
-        finally:
-            database.put_connection(connection)
-            database.close()
+    drop_database(name)
     test_tryton.activate_module('member_core')
     start = time.perf_counter()
     with Transaction().start(name, 0) as transaction:

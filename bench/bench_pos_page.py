@@ -260,23 +260,15 @@ def measure(scale, size, setup, port):
 def worker(scale):
     import logging
 
+    from run import drop_database
     from werkzeug.serving import make_server
 
-    from trytond import backend
     from trytond.tests import test_tryton
     from trytond.transaction import Transaction, TransactionError
     from trytond.wsgi import app
 
     name = os.environ['DB_NAME']
-    if test_tryton.db_exist(name):
-        database = backend.Database()
-        database.connect()
-        connection = database.get_connection(autocommit=True)
-        try:
-            database.drop(connection, name)
-        finally:
-            database.put_connection(connection)
-            database.close()
+    drop_database(name)
     test_tryton.activate_module('member_pos')
     size = SIZES[scale]
     start = time.perf_counter()

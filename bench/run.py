@@ -62,6 +62,21 @@ def trytond_env(dsn, environ=None):
     return env
 
 
+def drop_database(name):
+    "Drop the database name if it exists: each run starts from a new one"
+    from trytond import backend
+    from trytond.tests import test_tryton
+    if test_tryton.db_exist(name):
+        database = backend.Database()
+        database.connect()
+        connection = database.get_connection(autocommit=True)
+        try:
+            database.drop(connection, name)
+        finally:
+            database.put_connection(connection)
+            database.close()
+
+
 def discover(pattern=None):
     modules = []
     for path in sorted(BENCH.glob('bench_*.py')):

@@ -34,8 +34,8 @@ KINDS = [
 
 
 class Configuration(ModelSingleton, ModelSQL, ModelView):
-    "Member Activity Configuration"
     __name__ = 'member.activity.configuration'
+    __string__ = "Member Activity Configuration"
 
     birthday_days = fields.Integer(
         "Birthday Reminder Days", required=True,
@@ -68,8 +68,8 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
 
 
 class Activity(Workflow, ModelSQL, ModelView):
-    "Member Activity"
     __name__ = 'member.activity'
+    __string__ = "Member Activity"
 
     _open = Eval('state') != 'open'
 
@@ -354,7 +354,8 @@ class Party(metaclass=PoolMeta):
     __name__ = 'party.party'
 
     activities = fields.One2Many(
-        'member.activity', 'member', "Activities")
+        'member.activity', 'member', "Activities",
+        order=[('due_date', 'DESC'), ('id', 'DESC')])
 
     @classmethod
     def copy(cls, parties, default=None):

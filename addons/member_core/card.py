@@ -145,8 +145,8 @@ def execute_lookup(key, build, params):
 
 
 class CardProduct(DeactivableMixin, ModelSQL, ModelView):
-    "Card Product"
     __name__ = 'member.card.product'
+    __string__ = "Card Product"
 
     programme = fields.Many2One(
         'member.programme', "Programme", required=True, ondelete='CASCADE')
@@ -250,8 +250,8 @@ class CardProduct(DeactivableMixin, ModelSQL, ModelView):
 
 
 class Card(Workflow, ModelSQL, ModelView):
-    "Member Card"
     __name__ = 'member.card'
+    __string__ = "Member Card"
     _rec_name = 'number'
 
     _draft = Eval('state') != 'draft'
@@ -971,8 +971,8 @@ class Card(Workflow, ModelSQL, ModelView):
 
 
 class CardHistory(ModelSQL, ModelView):
-    "Member Card History"
     __name__ = 'member.card.history'
+    __string__ = "Card History"
 
     card = fields.Many2One(
         'member.card', "Card", required=True, ondelete='CASCADE')
@@ -1000,8 +1000,8 @@ class CardHistory(ModelSQL, ModelView):
 
 
 class CardTransfer(Workflow, ModelSQL, ModelView):
-    "Member Card Transfer"
     __name__ = 'member.card.transfer'
+    __string__ = "Card Transfer"
 
     _requested = Eval('state') != 'requested'
 
@@ -1201,8 +1201,8 @@ class Cron(metaclass=PoolMeta):
 
 
 class CardReason(ModelView):
-    "Card Action Reason"
     __name__ = 'member.card.reason'
+    __string__ = "Card Action Reason"
 
     reason = fields.Text("Reason", required=True)
 
@@ -1261,8 +1261,8 @@ class RenewCard(_CardReasonWizard):
 
 
 class IssueCardStart(ModelView):
-    "Issue Card"
     __name__ = 'member.card.issue.start'
+    __string__ = "Issue Card"
 
     member = fields.Many2One('party.party', "Member", readonly=True)
     programme = fields.Many2One(
@@ -1313,8 +1313,8 @@ class IssueCard(Wizard):
 
 
 class ReplaceCardStart(ModelView):
-    "Replace Card"
     __name__ = 'member.card.replace.start'
+    __string__ = "Replace Card"
 
     medium = fields.Selection(MEDIUMS, "Medium", required=True)
     number = fields.Char(
@@ -1347,8 +1347,8 @@ class ReplaceCard(Wizard):
 
 
 class TransferCardStart(ModelView):
-    "Request Card Transfer"
     __name__ = 'member.card.transfer.start'
+    __string__ = "Request Card Transfer"
 
     programme = fields.Many2One(
         'member.programme', "Programme", readonly=True)
@@ -1390,8 +1390,8 @@ class TransferCard(Wizard):
 
 
 class CloseCardStart(ModelView):
-    "Close Card"
     __name__ = 'member.card.close.start'
+    __string__ = "Close Card"
 
     currency = fields.Many2One('currency.currency', "Currency", readonly=True)
     refund_amount = Monetary(

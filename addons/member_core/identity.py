@@ -95,8 +95,8 @@ def mask(number):
 
 
 class IdentityLog(ModelSQL, ModelView):
-    "Member Identity Change"
     __name__ = 'member.identity.log'
+    __string__ = "Member Identity Change"
 
     member = fields.Many2One(
         'party.party', "Member", required=True, ondelete='CASCADE')
@@ -168,8 +168,8 @@ class EditIdentity(Wizard):
 
 
 class EditIdentityStart(ModelView):
-    "Edit Member Identity"
     __name__ = 'member.identity.edit.start'
+    __string__ = "Edit Member Identity"
 
     name = fields.Char("Name", required=True)
     id_document_type = fields.Selection(

@@ -758,8 +758,8 @@ class Importer:
 
 
 class Profile(ModelSQL, ModelView):
-    "Member Import Profile"
     __name__ = 'member.import.profile'
+    __string__ = "Member Import Profile"
 
     name = fields.Char("Name", required=True)
     programme = fields.Many2One(
@@ -811,8 +811,8 @@ class Profile(ModelSQL, ModelView):
 
 
 class ProfileLine(ModelSQL, ModelView):
-    "Member Import Profile Column"
     __name__ = 'member.import.profile.line'
+    __string__ = "Member Import Profile Column"
 
     profile = fields.Many2One(
         'member.import.profile', "Profile", required=True,
@@ -829,8 +829,8 @@ class ProfileLine(ModelSQL, ModelView):
 
 
 class MemberImport(ModelSQL, ModelView):
-    "Member Import"
     __name__ = 'member.import'
+    __string__ = "Member Import"
 
     programme = fields.Many2One(
         'member.programme', "Programme", required=True, readonly=True,
@@ -1026,8 +1026,8 @@ class MemberImport(ModelSQL, ModelView):
 
 
 class MemberImportLine(ModelSQL, ModelView):
-    "Member Import Line"
     __name__ = 'member.import.line'
+    __string__ = "Member Import Line"
 
     import_ = fields.Many2One(
         'member.import', "Import", required=True, ondelete='CASCADE')
@@ -1052,8 +1052,8 @@ class MemberImportLine(ModelSQL, ModelView):
 
 
 class MemberImportDuplicate(Workflow, ModelSQL, ModelView):
-    "Member Import Duplicate"
     __name__ = 'member.import.duplicate'
+    __string__ = "Member Import Duplicate"
 
     import_ = fields.Many2One(
         'member.import', "Import", required=True, ondelete='CASCADE')
@@ -1243,8 +1243,8 @@ class ImportMembers(Wizard):
 
 
 class ImportMembersStart(ModelView):
-    "Import Members"
     __name__ = 'member.import.wizard.start'
+    __string__ = "Import Members"
 
     programme = fields.Many2One(
         'member.programme', "Programme", required=True)
@@ -1290,8 +1290,8 @@ class ImportMembersStart(ModelView):
 
 
 class ImportMembersMapping(ModelView):
-    "Import Members"
     __name__ = 'member.import.wizard.mapping'
+    __string__ = "Import Members Mapping"
 
     lines = fields.One2Many(
         'member.import.wizard.mapping.line', None, "Columns")
@@ -1309,8 +1309,8 @@ class ImportMembersMapping(ModelView):
 
 
 class ImportMembersMappingLine(ModelView):
-    "Import Members Column"
     __name__ = 'member.import.wizard.mapping.line'
+    __string__ = "Import Members Column"
 
     index = fields.Integer("Index", readonly=True)
     column = fields.Char("Column", readonly=True)

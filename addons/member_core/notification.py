@@ -80,6 +80,7 @@ from trytond.transaction import Transaction, without_check_access
 
 from . import identity
 from .exceptions import MemberValidationError
+from .party import newest
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +128,8 @@ def format_template(template, member, **extra):
 
 
 class Configuration(ModelSingleton, ModelSQL, ModelView):
-    "Member Notification Configuration"
     __name__ = 'member.notification.configuration'
+    __string__ = "Member Notification Configuration"
 
     sms_backend = fields.Selection([
             ('log', "Log"),
@@ -188,8 +189,8 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
 
 
 class Message(ModelSQL, ModelView):
-    "Member Message"
     __name__ = 'member.message'
+    __string__ = "Member Message"
 
     member = fields.Many2One(
         'party.party', "Member", required=True, ondelete='CASCADE',
@@ -591,12 +592,21 @@ class Party(metaclass=PoolMeta):
 
     messages = fields.One2Many(
         'member.message', 'member', "Messages", readonly=True)
+    recent_messages = fields.Function(fields.One2Many(
+            'member.message', None, "Messages", readonly=True,
+            help="The newest messages; all of them are in Related."),
+        'get_recent_messages', setter='set_newest')
 
     @classmethod
     def copy(cls, parties, default=None):
         default = default.copy() if default is not None else {}
         default.setdefault('messages', None)
         return super().copy(parties, default=default)
+
+    @classmethod
+    def get_recent_messages(cls, members, name):
+        return newest(
+            'member.message', members, [('date', 'DESC'), ('id', 'DESC')])
 
 
 class NotificationEmail(metaclass=PoolMeta):

@@ -51,6 +51,30 @@ IDENTITY_FIELDS = {
     'id_number_hash', 'birthday', 'gender'}
 
 _member = Bool(Eval('programme'))
+# The form tabs of lists that grow with the member's history show the newest
+# records only; the full lists are a relate action away.
+TAB_LIMIT = 100
+
+
+def newest(model_name, members, order, field='member', limit=TAB_LIMIT):
+    "The ids of the newest records of model_name per member, for form tabs"
+    Model = Pool().get(model_name)
+    return {m.id: [r.id for r in Model.search(
+                [(field, '=', m.id)], order=order, limit=limit)]
+        for m in members}
+
+
+def mask_phone(phone):
+    "Keep the country code and the last 4 digits: +86*******5678"
+    if not phone:
+        return phone
+    head = ''
+    if phone.startswith('+'):
+        try:
+            head = f'+{phonenumbers.parse(phone).country_code}'
+        except phonenumbers.NumberParseException:
+            head = '+'
+    return head + '*' * max(len(phone) - len(head) - 4, 0) + phone[-4:]
 
 
 def normalize_phone(number, region):
@@ -106,6 +130,11 @@ class Party(Workflow, metaclass=PoolMeta):
     member_phone = fields.Char(
         "Mobile Phone", states={'invisible': ~_member},
         help="Stored in international form; unique within the programme.")
+    member_phone_shown = fields.Function(fields.Char(
+            "Mobile Phone", states={'invisible': ~_member},
+            help="Masked unless the user may see identity data."),
+        'get_member_phone_shown', setter='set_member_phone_shown',
+        searcher='search_member_phone_shown')
     member_email = fields.Char(
         "Email", states={'invisible': ~_member})
     id_document_type = fields.Selection(
@@ -260,12 +289,38 @@ class Party(Workflow, metaclass=PoolMeta):
         return [('id', 'in', query)]
 
     @classmethod
+    def set_newest(cls, members, name, value):
+        # the lists of the newest records (see newest()) are read-only
+        # excerpts: their records are changed where they belong
+        pass
+
+    @classmethod
+    def _reveal_identity(cls):
+        "Whether the user is shown identity data in clear"
+        User = Pool().get('res.user')
+        return (User.in_group('group_member_id_viewer')
+            and not Transaction().context.get('_member_mask_id'))
+
+    @classmethod
+    def get_member_phone_shown(cls, parties, name):
+        reveal = cls._reveal_identity()
+        return {p.id: p.member_phone if reveal else mask_phone(p.member_phone)
+            for p in parties}
+
+    @classmethod
+    def set_member_phone_shown(cls, parties, name, value):
+        if value and '*' in value:
+            # The client sends back the masked value it was shown
+            return
+        cls.write(parties, {'member_phone': value})
+
+    @classmethod
+    def search_member_phone_shown(cls, name, clause):
+        return [('member_phone',) + tuple(clause[1:])]
+
+    @classmethod
     def get_id_number(cls, parties, name):
-        pool = Pool()
-        User = pool.get('res.user')
-        context = Transaction().context
-        reveal = (User.in_group('group_member_id_viewer')
-            and not context.get('_member_mask_id'))
+        reveal = cls._reveal_identity()
         result = {}
         for party in parties:
             if not party.id_number_cipher:

@@ -8,8 +8,8 @@ from trytond.transaction import Transaction
 
 
 class Programme(DeactivableMixin, ModelSQL, ModelView):
-    "Membership Programme"
     __name__ = 'member.programme'
+    __string__ = "Membership Programme"
 
     name = fields.Char("Name", required=True, translate=True)
     code = fields.Char("Code", required=True)
@@ -63,8 +63,8 @@ class Programme(DeactivableMixin, ModelSQL, ModelView):
 
 
 class Property(DeactivableMixin, ModelSQL, ModelView):
-    "Property"
     __name__ = 'member.property'
+    __string__ = "Property"
 
     programme = fields.Many2One(
         'member.programme', "Programme", required=True, ondelete='CASCADE')
@@ -116,8 +116,8 @@ class Property(DeactivableMixin, ModelSQL, ModelView):
 
 
 class PropertyUser(ModelSQL):
-    "Property - User"
     __name__ = 'member.property-res.user'
+    __string__ = "Property - User"
 
     property = fields.Many2One(
         'member.property', "Property", required=True, ondelete='CASCADE')

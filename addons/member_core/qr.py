@@ -287,8 +287,8 @@ class Party(metaclass=PoolMeta):
 
 
 class ChannelQR(DeactivableMixin, ModelSQL, ModelView):
-    "Channel QR Code"
     __name__ = 'member.channel.qr'
+    __string__ = "Channel QR Code"
 
     programme = fields.Many2One(
         'member.programme', "Programme", required=True, ondelete='RESTRICT',
@@ -479,8 +479,8 @@ class ChannelQR(DeactivableMixin, ModelSQL, ModelView):
 
 
 class ChannelQRScan(ModelSQL, ModelView):
-    "Channel QR Code Scan"
     __name__ = 'member.channel.qr.scan'
+    __string__ = "Channel QR Code Scan"
 
     channel_qr = fields.Many2One(
         'member.channel.qr', "Channel QR Code", required=True,
@@ -501,8 +501,8 @@ class ChannelQRScan(ModelSQL, ModelView):
 
 
 class GenerateChannelQRStart(ModelView):
-    "Generate Channel QR Codes"
     __name__ = 'member.channel.qr.generate.start'
+    __string__ = "Generate Channel QR Codes"
 
     programme = fields.Many2One(
         'member.programme', "Programme", required=True)
@@ -581,8 +581,8 @@ class GenerateChannelQR(Wizard):
 
 
 class ExportChannelQRStart(ModelView):
-    "Download Channel QR Codes"
     __name__ = 'member.channel.qr.export.start'
+    __string__ = "Download Channel QR Codes"
 
     file = fields.Binary("File", filename='filename', readonly=True)
     filename = fields.Char("File Name", readonly=True)
@@ -630,8 +630,8 @@ class ExportChannelQR(Wizard):
 
 
 class SignupReport(ModelSQL, ModelView):
-    "Signups per Month by Channel"
     __name__ = 'member.signup.report'
+    __string__ = "Signups per Month by Channel"
 
     month = fields.Date("Month")
     programme = fields.Many2One('member.programme', "Programme")

@@ -25,8 +25,8 @@ LIVE_STATES = ['draft', 'requested', 'first_approved', 'approved']
 
 
 class Referral(Workflow, ModelSQL, ModelView):
-    "Member Referral"
     __name__ = 'member.referral'
+    __string__ = "Member Referral"
 
     _draft = Eval('state') != 'draft'
 

@@ -18,8 +18,8 @@ from .exceptions import MemberAccessError, MemberError
 
 
 class SalespersonHistory(ModelSQL, ModelView):
-    "Member Salesperson History"
     __name__ = 'member.salesperson.history'
+    __string__ = "Member Salesperson Change"
 
     member = fields.Many2One(
         'party.party', "Member", required=True, ondelete='CASCADE')
@@ -126,8 +126,8 @@ class Party(metaclass=PoolMeta):
 
 
 class ReassignSalespersonStart(ModelView):
-    "Reassign Salesperson"
     __name__ = 'member.salesperson.reassign.start'
+    __string__ = "Reassign Salesperson"
 
     scope = fields.Selection([
             ('all', "All Members of the Salesperson"),
@@ -155,8 +155,8 @@ class ReassignSalespersonStart(ModelView):
 
 
 class ReassignSalespersonDone(ModelView):
-    "Reassign Salesperson"
     __name__ = 'member.salesperson.reassign.done'
+    __string__ = "Salesperson Reassigned"
 
     count = fields.Integer("Members Moved", readonly=True)
 

@@ -35,8 +35,8 @@ KIND_MEMBER_STATES = {
 
 
 class Termination(Workflow, ModelSQL, ModelView):
-    "Member Termination"
     __name__ = 'member.termination'
+    __string__ = "Member Termination"
 
     _requested = Eval('state') != 'requested'
 
@@ -278,8 +278,8 @@ class Party(metaclass=PoolMeta):
 
 
 class RequestTerminationStart(ModelView):
-    "Request Member Termination"
     __name__ = 'member.termination.request.start'
+    __string__ = "Request Member Termination"
 
     kind = fields.Selection(KINDS, "Kind", readonly=True)
     reason = fields.Selection(REASONS, "Reason", required=True)

@@ -177,8 +177,8 @@ class Programme(metaclass=PoolMeta):
 
 
 class Tier(ModelSQL, ModelView):
-    "Member Tier"
     __name__ = 'member.tier'
+    __string__ = "Member Tier"
 
     programme = fields.Many2One(
         'member.programme', "Programme", required=True, ondelete='CASCADE')
@@ -735,8 +735,8 @@ class Tier(ModelSQL, ModelView):
 
 
 class Metric(ModelSQL, ModelView):
-    "Member Tier Metric"
     __name__ = 'member.tier.metric'
+    __string__ = "Member Tier Metric"
 
     member = fields.Many2One(
         'party.party', "Member", required=True, ondelete='RESTRICT',
@@ -874,8 +874,8 @@ class Metric(ModelSQL, ModelView):
 
 
 class History(ModelSQL, ModelView):
-    "Member Tier History"
     __name__ = 'member.tier.history'
+    __string__ = "Member Tier History"
 
     member = fields.Many2One(
         'party.party', "Member", required=True, ondelete='CASCADE')
@@ -919,8 +919,8 @@ class History(ModelSQL, ModelView):
 
 
 class Purchase(Workflow, ModelSQL, ModelView):
-    "Member Tier Purchase"
     __name__ = 'member.tier.purchase'
+    __string__ = "Tier Purchase"
 
     _draft = {'readonly': Eval('state') != 'draft'}
 
@@ -1149,6 +1149,16 @@ class Party(metaclass=PoolMeta):
     tier_paid_until = fields.Date("Tier Paid Until", readonly=True)
     annual_fee_paid_until = fields.Function(
         fields.Date("Annual Fee Paid Until"), 'get_annual_fee_paid_until')
+    tier_benefits = fields.Function(
+        fields.Char("Tier Benefits"), 'get_tier_benefits')
+    tier_ends = fields.Function(
+        fields.Date(
+            "Tier Ends",
+            help="When the member leaves the tier unless it qualifies "
+            "again: the end of the override, of the paid period or of the "
+            "grace period once below the thresholds; empty while the member "
+            "qualifies."),
+        'get_tier_ends')
     tier_histories = fields.One2Many(
         'member.tier.history', 'member', "Tier History", readonly=True)
     tier_purchases = fields.One2Many(
@@ -1171,6 +1181,23 @@ class Party(metaclass=PoolMeta):
     @classmethod
     def default_tier_override(cls):
         return False
+
+    def get_tier_benefits(self, name):
+        # on one line in the member's summary
+        if self.tier and self.tier.benefits:
+            return '; '.join(self.tier.benefits.split('\n'))
+
+    def get_tier_ends(self, name):
+        if not self.tier:
+            return None
+        today = Pool().get('ir.date').today()
+        if self.tier_override_active(today):
+            return self.tier_override_end
+        ends = [self.tier_paid_until] if self.tier_paid_until else []
+        if self.tier_below_since:
+            ends.append(self.tier_below_since
+                + dt.timedelta(days=self.tier.grace_days))
+        return min(ends, default=None)
 
     def tier_override_active(self, date):
         return bool(self.tier_override and (
@@ -1257,8 +1284,8 @@ class Cron(metaclass=PoolMeta):
 
 
 class OverrideStart(ModelView):
-    "Override Member Tier"
     __name__ = 'member.tier.override.start'
+    __string__ = "Override Tier"
 
     programme = fields.Many2One(
         'member.programme', "Programme", readonly=True)
@@ -1301,8 +1328,8 @@ class Override(Wizard):
 
 
 class Report(ModelSQL, ModelView):
-    "Members by Tier"
     __name__ = 'member.tier.report'
+    __string__ = "Members by Tier"
 
     programme = fields.Many2One('member.programme', "Programme")
     tier = fields.Many2One('member.tier', "Tier")

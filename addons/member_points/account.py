@@ -13,7 +13,14 @@ from sql.functions import CurrentTimestamp
 
 from trytond import backend
 from trytond.i18n import gettext
-from trytond.model import Index, ModelSQL, ModelView, Unique, fields
+from trytond.model import (
+    DigitsMixin,
+    Index,
+    ModelSQL,
+    ModelView,
+    Unique,
+    fields,
+)
 from trytond.model.fields import SQL_OPERATORS
 from trytond.pool import Pool
 from trytond.tools import grouped_slice
@@ -21,7 +28,6 @@ from trytond.transaction import Transaction
 
 from .exceptions import LedgerAccessError
 
-QUANTITY_DIGITS = (16, 4)
 In = SQL_OPERATORS['in']
 # Columns the ledger maintains itself under the member lock
 MAINTAINED = {'balance', 'held', 'lifetime_earned'}
@@ -72,6 +78,16 @@ def drop_column_index(cls, name):
         if [getattr(e, 'name', None) for e, _ in i.expressions] != [name]}
 
 
+class TypeDigits(DigitsMixin):
+    """Quantities of the records pointing to this one are shown with the
+    digits of its point type (digits='account', digits='lot')"""
+    __slots__ = ()
+    _digits_of = 'type'
+
+    def _get_digits(self):
+        return getattr(self, self._digits_of).get_digits()
+
+
 class LedgerRecord:
     """A record only the ledger API writes
 
@@ -88,28 +104,28 @@ class LedgerRecord:
             super()._validate(records, field_names=field_names)
 
 
-class Account(LedgerRecord, ModelSQL, ModelView):
-    "Point Account"
+class Account(LedgerRecord, TypeDigits, ModelSQL, ModelView):
     __name__ = 'member.point.account'
+    __string__ = "Points Account"
 
     member = fields.Many2One(
         'party.party', "Member", required=True, ondelete='RESTRICT')
     type = fields.Many2One(
         'member.point.type', "Type", required=True, ondelete='RESTRICT')
     balance = fields.Numeric(
-        "Balance", digits=QUANTITY_DIGITS, readonly=True,
+        "Balance", digits='type', readonly=True,
         help="Sum of all ledger lines, pending points included.")
     held = fields.Numeric(
-        "Held", digits=QUANTITY_DIGITS, readonly=True,
+        "Held", digits='type', readonly=True,
         help="Authorised by holds and not yet captured or released.")
     lifetime_earned = fields.Numeric(
-        "Lifetime Earned", digits=QUANTITY_DIGITS, readonly=True)
+        "Lifetime Earned", digits='type', readonly=True)
     pending = fields.Function(fields.Numeric(
-            "Pending", digits=QUANTITY_DIGITS,
+            "Pending", digits='type',
             help="Earned but not yet spendable."),
         'get_pending')
     available = fields.Function(fields.Numeric(
-            "Available", digits=QUANTITY_DIGITS,
+            "Available", digits='type',
             help="What the member may spend now."),
         'get_available')
     lines = fields.One2Many(

@@ -71,8 +71,8 @@ def fingerprint(*values):
 
 
 class Ledger(Model):
-    "Point Ledger"
     __name__ = 'member.point.ledger'
+    __string__ = "Points Ledger"
 
     @classmethod
     def new_key(cls, prefix='key'):

@@ -5,7 +5,7 @@ from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
 
-from .account import QUANTITY_DIGITS, LedgerRecord
+from .account import LedgerRecord
 from .exceptions import LedgerAccessError
 
 STATES = [
@@ -16,8 +16,8 @@ STATES = [
 
 
 class Hold(LedgerRecord, ModelSQL, ModelView):
-    "Point Hold"
     __name__ = 'member.point.hold'
+    __string__ = "Points Hold"
 
     account = fields.Many2One(
         'member.point.account', "Account", required=True, readonly=True,
@@ -25,7 +25,7 @@ class Hold(LedgerRecord, ModelSQL, ModelView):
     key = fields.Char("Key", required=True, readonly=True)
     fingerprint = fields.Char("Fingerprint", required=True, readonly=True)
     quantity = fields.Numeric(
-        "Quantity", digits=QUANTITY_DIGITS, required=True, readonly=True)
+        "Quantity", digits='account', required=True, readonly=True)
     source = fields.Reference(
         "Source", selection='get_sources', readonly=True)
     date = fields.Date("Date", required=True, readonly=True)

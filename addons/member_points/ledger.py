@@ -13,7 +13,7 @@ from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool
 
-from .account import QUANTITY_DIGITS, LedgerRecord, drop_column_index
+from .account import LedgerRecord, TypeDigits, drop_column_index
 from .exceptions import LedgerAccessError
 
 OPERATIONS = [
@@ -54,8 +54,8 @@ class _Immutable(LedgerRecord):
 
 
 class Posting(_Immutable, ModelSQL, ModelView):
-    "Point Posting"
     __name__ = 'member.point.posting'
+    __string__ = "Points Posting"
 
     key = fields.Char(
         "Key", required=True, readonly=True,
@@ -113,8 +113,8 @@ class Posting(_Immutable, ModelSQL, ModelView):
 
 
 class Line(_Immutable, ModelSQL, ModelView):
-    "Point Ledger Line"
     __name__ = 'member.point.line'
+    __string__ = "Points Ledger Line"
 
     posting = fields.Many2One(
         'member.point.posting', "Posting", required=True, readonly=True,
@@ -130,19 +130,23 @@ class Line(_Immutable, ModelSQL, ModelView):
         ondelete='RESTRICT')
     kind = fields.Selection(LINE_KINDS, "Kind", required=True, readonly=True)
     quantity = fields.Numeric(
-        "Quantity", digits=QUANTITY_DIGITS, required=True, readonly=True)
+        "Quantity", digits='type', required=True, readonly=True)
     date = fields.Date("Date", required=True, readonly=True)
     available_date = fields.Date("Available Date", readonly=True)
     expiry_date = fields.Date("Expiry Date", readonly=True)
     property = fields.Many2One(
         'member.property', "Property", readonly=True, ondelete='RESTRICT')
     unrecovered = fields.Numeric(
-        "Unrecovered", digits=QUANTITY_DIGITS, readonly=True,
+        "Unrecovered", digits='type', readonly=True,
         help="Part of a reversed earning already spent that the member's "
         "other points could not cover.")
     reversal_of = fields.Many2One(
         'member.point.line', "Reversal Of", readonly=True,
         ondelete='RESTRICT')
+    source = fields.Function(fields.Reference(
+            "Source", selection='get_sources'), 'get_posting_field')
+    description = fields.Function(
+        fields.Char("Description"), 'get_posting_field')
 
     @classmethod
     def __setup__(cls):
@@ -155,6 +159,11 @@ class Line(_Immutable, ModelSQL, ModelView):
                     (t.date, Index.Range())),
                 Index(t, (t.posting, Index.Range())),
                 Index(t, (t.type, Index.Range()), (t.date, Index.Range())),
+                # the newest lines of a member, on the member form
+                Index(t,
+                    (t.member, Index.Range()),
+                    (t.date, Index.Range()),
+                    (t.id, Index.Range())),
                 })
         cls._order.insert(0, ('id', 'DESC'))
 
@@ -164,10 +173,19 @@ class Line(_Immutable, ModelSQL, ModelView):
         # (account, date) serves the lookups by account
         drop_column_index(cls, 'account')
 
+    @classmethod
+    def get_sources(cls):
+        return Pool().get('member.point.posting').get_sources()
 
-class Lot(LedgerRecord, ModelSQL, ModelView):
-    "Earned Point Lot"
+    def get_posting_field(self, name):
+        value = getattr(self.posting, name)
+        return str(value) if name == 'source' and value else value
+
+
+class Lot(LedgerRecord, TypeDigits, ModelSQL, ModelView):
     __name__ = 'member.point.lot'
+    __string__ = "Points Lot"
+    _digits_of = 'account'
 
     account = fields.Many2One(
         'member.point.account', "Account", required=True, readonly=True,
@@ -176,9 +194,9 @@ class Lot(LedgerRecord, ModelSQL, ModelView):
         'member.point.line', "Earn Line", required=True, readonly=True,
         ondelete='RESTRICT')
     quantity = fields.Numeric(
-        "Quantity", digits=QUANTITY_DIGITS, required=True, readonly=True)
+        "Quantity", digits='account', required=True, readonly=True)
     remaining = fields.Numeric(
-        "Remaining", digits=QUANTITY_DIGITS, required=True, readonly=True)
+        "Remaining", digits='account', required=True, readonly=True)
     date = fields.Date("Date", required=True, readonly=True)
     available_date = fields.Date(
         "Available Date", required=True, readonly=True)
@@ -217,8 +235,8 @@ class Lot(LedgerRecord, ModelSQL, ModelView):
 
 
 class Allocation(_Immutable, ModelSQL, ModelView):
-    "Lot Allocation"
     __name__ = 'member.point.lot.allocation'
+    __string__ = "Points Lot Allocation"
 
     lot = fields.Many2One(
         'member.point.lot', "Lot", required=True, readonly=True,
@@ -227,7 +245,7 @@ class Allocation(_Immutable, ModelSQL, ModelView):
         'member.point.line', "Line", required=True, readonly=True,
         ondelete='RESTRICT')
     quantity = fields.Numeric(
-        "Quantity", digits=QUANTITY_DIGITS, required=True, readonly=True,
+        "Quantity", digits='lot', required=True, readonly=True,
         help="Taken from the lot; negative when given back to it.")
 
     @classmethod

@@ -7,7 +7,14 @@ from decimal import Decimal
 from dateutil.relativedelta import relativedelta
 
 from trytond.i18n import gettext
-from trytond.model import DeactivableMixin, ModelSQL, ModelView, Unique, fields
+from trytond.model import (
+    DeactivableMixin,
+    DigitsMixin,
+    ModelSQL,
+    ModelView,
+    Unique,
+    fields,
+)
 from trytond.pyson import Eval
 
 from .exceptions import PointTypeValidationError, PostingError
@@ -24,9 +31,9 @@ EXPIRY_POLICIES = [
     ]
 
 
-class PointType(DeactivableMixin, ModelSQL, ModelView):
-    "Point Type"
+class PointType(DigitsMixin, DeactivableMixin, ModelSQL, ModelView):
     __name__ = 'member.point.type'
+    __string__ = "Point Type"
 
     programme = fields.Many2One(
         'member.programme', "Programme", required=True, ondelete='CASCADE')

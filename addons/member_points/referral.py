@@ -9,13 +9,12 @@ from trytond.model import ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 
-from .account import QUANTITY_DIGITS
 from .exceptions import RequestValidationError
 
 
 class ReferralReward(ModelSQL, ModelView):
-    "Referral Reward"
     __name__ = 'member.point.referral.reward'
+    __string__ = "Referral Reward"
 
     programme = fields.Many2One(
         'member.programme', "Programme", required=True, ondelete='CASCADE')
@@ -23,11 +22,11 @@ class ReferralReward(ModelSQL, ModelView):
         'member.point.type', "Type", required=True, ondelete='RESTRICT',
         domain=[('programme', '=', Eval('programme', -1))])
     referrer_quantity = fields.Numeric(
-        "Referrer Quantity", digits=QUANTITY_DIGITS, required=True,
+        "Referrer Quantity", digits='type', required=True,
         domain=[('referrer_quantity', '>=', 0)],
         help="Earned by the member who referred the new member.")
     referee_quantity = fields.Numeric(
-        "Referee Quantity", digits=QUANTITY_DIGITS, required=True,
+        "Referee Quantity", digits='type', required=True,
         domain=[('referee_quantity', '>=', 0)],
         help="Earned by the new member.")
 

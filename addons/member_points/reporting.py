@@ -20,17 +20,15 @@ from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
 from trytond.report import Report
 
-from .account import QUANTITY_DIGITS, numeric
+from .account import numeric
 from .statement import ADJUSTED_KINDS, XLSXFormats
 
 
 class Liability(ModelSQL, ModelView):
-    """Points Liability
-
-    What members may still use today: the remaining quantity of the open
-    lots, by point type, property and expiry month (empty when the points
-    never expire), valued at the point type's point value (1 for stored
-    value, which is then an amount in its currency)."""
+    # What members may still use today: the remaining quantity of the open
+    # lots, by point type, property and expiry month (empty when the points
+    # never expire), valued at the point type's point value (1 for stored
+    # value, which is then an amount in its currency).
     __name__ = 'member.point.liability'
     __string__ = "Points Liability"
 
@@ -39,7 +37,7 @@ class Liability(ModelSQL, ModelView):
     property = fields.Many2One('member.property', "Property")
     expiry_month = fields.Date(
         "Expiry Month", help="Empty when the points never expire.")
-    quantity = fields.Numeric("Quantity", digits=QUANTITY_DIGITS)
+    quantity = fields.Numeric("Quantity", digits='type')
     currency = fields.Many2One('currency.currency', "Currency")
     value = Monetary("Value", currency='currency', digits='currency')
 
@@ -143,11 +141,9 @@ class LiabilityXLSX(Report):
 
 
 class Monthly(ModelSQL, ModelView):
-    """Points per Month
-
-    The ledger movements of each month by point type and property: earned,
-    redeemed and expired as positive quantities, adjusted signed
-    (adjustments, conversions, transfers and reversals)."""
+    # The ledger movements of each month by point type and property: earned,
+    # redeemed and expired as positive quantities, adjusted signed
+    # (adjustments, conversions, transfers and reversals).
     __name__ = 'member.point.monthly'
     __string__ = "Points per Month"
 
@@ -155,10 +151,10 @@ class Monthly(ModelSQL, ModelView):
     programme = fields.Many2One('member.programme', "Programme")
     type = fields.Many2One('member.point.type', "Point Type")
     property = fields.Many2One('member.property', "Property")
-    earned = fields.Numeric("Earned", digits=QUANTITY_DIGITS)
-    redeemed = fields.Numeric("Redeemed", digits=QUANTITY_DIGITS)
-    expired = fields.Numeric("Expired", digits=QUANTITY_DIGITS)
-    adjusted = fields.Numeric("Adjusted", digits=QUANTITY_DIGITS)
+    earned = fields.Numeric("Earned", digits='type')
+    redeemed = fields.Numeric("Redeemed", digits='type')
+    expired = fields.Numeric("Expired", digits='type')
+    adjusted = fields.Numeric("Adjusted", digits='type')
 
     @classmethod
     def __setup__(cls):

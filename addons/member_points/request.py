@@ -31,7 +31,6 @@ from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval, If
 from trytond.transaction import Transaction
 
-from .account import QUANTITY_DIGITS
 from .exceptions import (
     RequestAccessError,
     RequestError,
@@ -290,8 +289,8 @@ class _PointRequest(Workflow, ModelSQL, ModelView):
 
 
 class Adjustment(_PointRequest):
-    "Point Adjustment"
     __name__ = 'member.point.adjustment'
+    __string__ = "Points Adjustment"
     _draft_fields = _PointRequest._draft_fields | {
         'member', 'type', 'quantity', 'amount_paid', 'payment_reference'}
     _key_prefix = 'adjustment'
@@ -311,7 +310,7 @@ class Adjustment(_PointRequest):
             ],
         states={'readonly': _draft})
     quantity = fields.Numeric(
-        "Quantity", digits=QUANTITY_DIGITS, required=True,
+        "Quantity", digits='type', required=True,
         states={'readonly': _draft},
         help="Positive to credit the member, negative to debit.")
     currency = fields.Function(
@@ -407,8 +406,8 @@ class Adjustment(_PointRequest):
 
 
 class ConversionRate(DeactivableMixin, ModelSQL, ModelView):
-    "Point Conversion Rate"
     __name__ = 'member.point.conversion.rate'
+    __string__ = "Points Conversion Rate"
 
     programme = fields.Many2One(
         'member.programme', "Programme", required=True, ondelete='CASCADE')
@@ -485,8 +484,8 @@ class ConversionRate(DeactivableMixin, ModelSQL, ModelView):
 
 
 class Conversion(_PointRequest):
-    "Point Conversion"
     __name__ = 'member.point.conversion'
+    __string__ = "Points Conversion"
     _draft_fields = _PointRequest._draft_fields | {
         'member', 'from_type', 'to_type', 'quantity'}
     _key_prefix = 'conversion'
@@ -510,7 +509,7 @@ class Conversion(_PointRequest):
             ],
         states={'readonly': _draft})
     quantity = fields.Numeric(
-        "Quantity", digits=QUANTITY_DIGITS, required=True,
+        "Quantity", digits='from_type', required=True,
         domain=[('quantity', '>', 0)],
         states={'readonly': _draft},
         help="The quantity of the from type to convert.")
@@ -518,11 +517,11 @@ class Conversion(_PointRequest):
         'member.point.conversion.rate', "Rate", readonly=True,
         ondelete='RESTRICT')
     converted_quantity = fields.Numeric(
-        "Converted Quantity", digits=QUANTITY_DIGITS, readonly=True,
+        "Converted Quantity", digits='from_type', readonly=True,
         help="The quantity of the from type debited; the remainder that "
         "does not make a whole unit of the to type is kept.")
     quantity_to = fields.Numeric(
-        "Quantity To", digits=QUANTITY_DIGITS, readonly=True,
+        "Quantity To", digits='to_type', readonly=True,
         help="The quantity of the to type credited.")
     approval_required = fields.Boolean("Approval Required", readonly=True)
     debit_posting = fields.Many2One(
@@ -634,8 +633,8 @@ class Conversion(_PointRequest):
 
 
 class Transfer(_PointRequest):
-    "Point Transfer"
     __name__ = 'member.point.transfer'
+    __string__ = "Points Transfer"
     _draft_fields = _PointRequest._draft_fields | {
         'from_member', 'to_member', 'type', 'quantity'}
     _key_prefix = 'transfer'
@@ -655,7 +654,7 @@ class Transfer(_PointRequest):
         domain=[('programme', '=', Eval('programme', -1))],
         states={'readonly': _draft})
     quantity = fields.Numeric(
-        "Quantity", digits=QUANTITY_DIGITS, required=True,
+        "Quantity", digits='type', required=True,
         domain=[('quantity', '>', 0)],
         states={'readonly': _draft})
     debit_posting = fields.Many2One(

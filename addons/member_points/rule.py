@@ -111,7 +111,6 @@ from trytond.pyson import Eval
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateView, Wizard
 
-from .account import QUANTITY_DIGITS
 from .exceptions import RuleError, RuleValidationError
 from .ledger import _Immutable
 
@@ -177,8 +176,8 @@ def _decimal(value):
 
 
 class RuleGroup(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
-    "Earning Rule Group"
     __name__ = 'member.point.rule.group'
+    __string__ = "Earning Rule Group"
 
     programme = fields.Many2One(
         'member.programme', "Programme", required=True, ondelete='CASCADE')
@@ -201,8 +200,8 @@ class RuleGroup(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
 
 
 class Rule(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
-    "Earning Rule"
     __name__ = 'member.point.rule'
+    __string__ = "Earning Rule"
 
     group = fields.Many2One(
         'member.point.rule.group', "Group", required=True,
@@ -267,7 +266,7 @@ class Rule(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
             },
         help="The amount of spend that earns the rate.")
     quantity = fields.Numeric(
-        "Quantity", digits=QUANTITY_DIGITS,
+        "Quantity", digits='type',
         states={
             'required': Eval('kind') == 'fixed',
             'invisible': Eval('kind') != 'fixed',
@@ -295,14 +294,14 @@ class Rule(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
         "Pending Days", required=True,
         help="Days before the points may be spent.")
     cap_transaction = fields.Numeric(
-        "Cap per Transaction", digits=QUANTITY_DIGITS)
+        "Cap per Transaction", digits='type')
     cap_day = fields.Numeric(
-        "Cap per Member per Day", digits=QUANTITY_DIGITS)
+        "Cap per Member per Day", digits='type')
     cap_member = fields.Numeric(
-        "Cap per Member", digits=QUANTITY_DIGITS,
+        "Cap per Member", digits='type',
         help="The most a member may earn with this rule.")
     cap_total = fields.Numeric(
-        "Campaign Cap", digits=QUANTITY_DIGITS,
+        "Campaign Cap", digits='type',
         help="The most all members together may earn with this rule.")
     qualifying = fields.Boolean(
         "Qualifying",
@@ -852,8 +851,8 @@ class Rule(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
 
 
 class RuleProperty(ModelSQL):
-    "Earning Rule - Property"
     __name__ = 'member.point.rule-member.property'
+    __string__ = "Earning Rule - Property"
 
     rule = fields.Many2One(
         'member.point.rule', "Rule", required=True, ondelete='CASCADE')
@@ -862,8 +861,8 @@ class RuleProperty(ModelSQL):
 
 
 class RuleCategory(ModelSQL):
-    "Earning Rule - Product Category"
     __name__ = 'member.point.rule-product.category'
+    __string__ = "Earning Rule - Product Category"
 
     rule = fields.Many2One(
         'member.point.rule', "Rule", required=True, ondelete='CASCADE')
@@ -872,8 +871,8 @@ class RuleCategory(ModelSQL):
 
 
 class RuleTier(ModelSQL):
-    "Earning Rule - Tier"
     __name__ = 'member.point.rule-member.tier'
+    __string__ = "Earning Rule - Tier"
 
     rule = fields.Many2One(
         'member.point.rule', "Rule", required=True, ondelete='CASCADE')
@@ -882,8 +881,8 @@ class RuleTier(ModelSQL):
 
 
 class Award(_Immutable, ModelSQL, ModelView):
-    "Earning Rule Award"
     __name__ = 'member.point.rule.award'
+    __string__ = "Earning Rule Award"
 
     rule = fields.Many2One(
         'member.point.rule', "Rule", required=True, readonly=True,
@@ -898,7 +897,7 @@ class Award(_Immutable, ModelSQL, ModelView):
         'member.point.posting', "Posting", required=True, readonly=True,
         ondelete='RESTRICT')
     quantity = fields.Numeric(
-        "Quantity", digits=QUANTITY_DIGITS, required=True, readonly=True)
+        "Quantity", digits='type', required=True, readonly=True)
     date = fields.Date("Date", required=True, readonly=True)
     key = fields.Char(
         "Event Key", required=True, readonly=True,
@@ -926,8 +925,8 @@ class Award(_Immutable, ModelSQL, ModelView):
 
 
 class SimulateStart(ModelView):
-    "Simulate Earning"
     __name__ = 'member.point.rule.simulate.start'
+    __string__ = "Simulate Earning"
 
     member = fields.Many2One(
         'party.party', "Member", required=True,
@@ -1017,21 +1016,21 @@ class SimulateStart(ModelView):
 
 
 class SimulateLine(ModelView):
-    "Simulate Earning Line"
     __name__ = 'member.point.rule.simulate.line'
+    __string__ = "Simulate Earning Line"
 
     category = fields.Many2One('product.category', "Category")
     amount = fields.Numeric("Amount", digits=(16, 2), required=True)
 
 
 class SimulateAward(ModelView):
-    "Simulated Award"
     __name__ = 'member.point.rule.simulate.award'
+    __string__ = "Simulated Award"
 
     rule = fields.Many2One('member.point.rule', "Rule", readonly=True)
     type = fields.Many2One('member.point.type', "Point Type", readonly=True)
     quantity = fields.Numeric(
-        "Quantity", digits=QUANTITY_DIGITS, readonly=True)
+        "Quantity", digits='type', readonly=True)
     reason = fields.Text("Reason", readonly=True)
 
 

@@ -28,7 +28,7 @@ from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 from trytond.wizard import Button, StateReport, StateView, Wizard
 
-from .account import QUANTITY_DIGITS, In
+from .account import In
 from .exceptions import StatementError
 from .ledger import LINE_KINDS
 
@@ -66,7 +66,7 @@ class XLSXFormats:
 
 
 class StatementAccount(ModelView):
-    "The statement of a point account over a period"
+    # The statement of a point account over a period
     __name__ = 'member.point.statement.account'
     __string__ = "Points Statement"
 
@@ -76,16 +76,16 @@ class StatementAccount(ModelView):
     from_date = fields.Date("From Date", readonly=True)
     to_date = fields.Date("To Date", readonly=True)
     opening = fields.Numeric(
-        "Opening Balance", digits=QUANTITY_DIGITS, readonly=True)
-    earned = fields.Numeric("Earned", digits=QUANTITY_DIGITS, readonly=True)
+        "Opening Balance", digits='type', readonly=True)
+    earned = fields.Numeric("Earned", digits='type', readonly=True)
     redeemed = fields.Numeric(
-        "Redeemed", digits=QUANTITY_DIGITS, readonly=True)
-    expired = fields.Numeric("Expired", digits=QUANTITY_DIGITS, readonly=True)
+        "Redeemed", digits='type', readonly=True)
+    expired = fields.Numeric("Expired", digits='type', readonly=True)
     adjusted = fields.Numeric(
-        "Adjusted", digits=QUANTITY_DIGITS, readonly=True,
+        "Adjusted", digits='type', readonly=True,
         help="Adjustments, conversions, transfers and reversals.")
     closing = fields.Numeric(
-        "Closing Balance", digits=QUANTITY_DIGITS, readonly=True)
+        "Closing Balance", digits='type', readonly=True)
     lines = fields.One2Many(
         'member.point.statement.line', None, "Lines", readonly=True)
 
@@ -157,6 +157,7 @@ class StatementAccount(ModelView):
                 balance += line_.quantity
                 statement_lines.append(StatementLine(
                         line=line_,
+                        type=type_,
                         date=line_.date,
                         kind=line_.kind,
                         description=line_.posting.description,
@@ -181,11 +182,11 @@ class StatementAccount(ModelView):
 
 
 class StatementLine(ModelView):
-    "Points Statement Line"
     __name__ = 'member.point.statement.line'
     __string__ = "Points Statement Line"
 
     line = fields.Many2One('member.point.line', "Ledger Line", readonly=True)
+    type = fields.Many2One('member.point.type', "Point Type", readonly=True)
     date = fields.Date("Date", readonly=True)
     kind = fields.Selection(LINE_KINDS, "Kind", readonly=True)
     kind_string = kind.translated('kind')
@@ -193,13 +194,11 @@ class StatementLine(ModelView):
     property = fields.Many2One(
         'member.property', "Property", readonly=True)
     reference = fields.Char("Reference", readonly=True)
-    quantity = fields.Numeric(
-        "Quantity", digits=QUANTITY_DIGITS, readonly=True)
-    balance = fields.Numeric("Balance", digits=QUANTITY_DIGITS, readonly=True)
+    quantity = fields.Numeric("Quantity", digits='type', readonly=True)
+    balance = fields.Numeric("Balance", digits='type', readonly=True)
 
 
 class StatementStart(ModelView):
-    "Points Statement"
     __name__ = 'member.point.statement.start'
     __string__ = "Points Statement"
 
@@ -266,14 +265,21 @@ class _StatementMixin:
     __slots__ = ()
 
     @classmethod
+    def get_period(cls, data):
+        """The dates of the wizard; printed without it, the period it
+        proposes (this month so far)"""
+        Start = Pool().get('member.point.statement.start')
+        return (data.get('from_date') or Start.default_from_date(),
+            data.get('to_date') or Start.default_to_date())
+
+    @classmethod
     def get_statements(cls, records, data):
         pool = Pool()
         Party = pool.get('party.party')
         PointType = pool.get('member.point.type')
         StatementAccount = pool.get('member.point.statement.account')
         return StatementAccount.compute(
-            Party.browse([r.id for r in records]),
-            data['from_date'], data['to_date'],
+            Party.browse([r.id for r in records]), *cls.get_period(data),
             PointType.browse(data.get('types') or []))
 
 
@@ -285,8 +291,7 @@ class StatementReport(_StatementMixin, Report):
     def get_context(cls, records, header, data):
         context = super().get_context(records, header, data)
         context['statements'] = cls.get_statements(records, data)
-        context['from_date'] = data['from_date']
-        context['to_date'] = data['to_date']
+        context['from_date'], context['to_date'] = cls.get_period(data)
         return context
 
 

@@ -119,8 +119,8 @@ class SaleLine(metaclass=PoolMeta):
 
 
 class CommissionReport(ModelSQL, ModelView):
-    "Point of Sale Commission"
     __name__ = 'sale.point.commission.report'
+    __string__ = "Commission per Session and Staff"
 
     session = fields.Many2One('sale.point.cash.session', "Session")
     point = fields.Many2One('sale.point', "Point", required=True)

@@ -30,7 +30,6 @@ MEMBER_PAYMENTS = [
     ('points', "Points"),
     ('stored_value', "Stored Value"),
     ]
-POINT_DIGITS = (16, 4)
 
 
 class PaymentMethod(metaclass=PoolMeta):
@@ -97,7 +96,7 @@ class Payment(metaclass=PoolMeta):
             MEMBER_PAYMENTS, "Member Payment"),
         'on_change_with_member_payment')
     points = fields.Numeric(
-        "Points", digits=POINT_DIGITS,
+        "Points", digits='point_type',
         states={
             'invisible': Eval('member_payment') != 'points',
             'readonly': Eval('sale_state') != 'open',
@@ -128,8 +127,11 @@ class Payment(metaclass=PoolMeta):
     member_key = fields.Char("Member Key", readonly=True)
     member = fields.Function(fields.Many2One(
             'party.party', "Member"), 'on_change_with_member')
+    point_type = fields.Function(fields.Many2One(
+            'member.point.type', "Point Type"),
+        'on_change_with_point_type')
     member_available = fields.Function(fields.Numeric(
-            "Available", digits=POINT_DIGITS,
+            "Available", digits='point_type',
             states={
                 'invisible': ~Eval('member_payment'),
                 }),
@@ -172,6 +174,11 @@ class Payment(metaclass=PoolMeta):
         if self.member and self.method and self.method.member_payment:
             return Ledger.balance(
                 self.member, self.method.point_type)['available']
+
+    @fields.depends('method')
+    def on_change_with_point_type(self, name=None):
+        if self.method and self.method.point_type:
+            return self.method.point_type.id
 
     @fields.depends('method', 'currency',
         methods=['on_change_with_member_available'])

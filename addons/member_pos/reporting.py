@@ -20,8 +20,8 @@ from trytond.transaction import Transaction
 
 
 class ReportContext(ModelView):
-    "Point of Sale Report Context"
     __name__ = 'sale.point.report.context'
+    __string__ = "POS Report Context"
 
     company = fields.Many2One('company.company', "Company", required=True)
     from_date = fields.Date("From Date")
@@ -62,8 +62,8 @@ class _ReportMixin:
 
 
 class MemberSaleReport(_ReportMixin, ModelSQL, ModelView):
-    "Point of Sale Member Sales"
     __name__ = 'sale.point.report.member_sale'
+    __string__ = "POS Member Sales"
     _xlsx_columns = [
         'month', 'property', 'point', 'tier', 'customer', 'sales',
         'amount']
@@ -191,25 +191,25 @@ class _LedgerReportMixin(_ReportMixin):
 
 
 class PointsReport(_LedgerReportMixin, ModelSQL, ModelView):
-    "Points at the Till"
     __name__ = 'sale.point.report.points'
+    __string__ = "Points at the Till"
     _xlsx_columns = ['month', 'property', 'type', 'issued', 'redeemed']
     _kinds = ['redeemable', 'qualifying']
     _credit, _debit = 'issued', 'redeemed'
 
-    issued = fields.Numeric("Issued", digits=(16, 4))
-    redeemed = fields.Numeric("Redeemed", digits=(16, 4))
+    issued = fields.Numeric("Issued", digits='type')
+    redeemed = fields.Numeric("Redeemed", digits='type')
 
 
 class StoredValueReport(_LedgerReportMixin, ModelSQL, ModelView):
-    "Stored Value at the Till"
     __name__ = 'sale.point.report.stored_value'
+    __string__ = "Stored Value at the Till"
     _xlsx_columns = ['month', 'property', 'type', 'topped_up', 'taken']
     _kinds = ['stored_value']
     _credit, _debit = 'topped_up', 'taken'
 
-    topped_up = fields.Numeric("Topped Up", digits=(16, 4))
-    taken = fields.Numeric("Taken", digits=(16, 4))
+    topped_up = fields.Numeric("Topped Up", digits='type')
+    taken = fields.Numeric("Taken", digits='type')
 
 
 class ReportXLSX(Report):

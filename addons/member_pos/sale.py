@@ -36,11 +36,11 @@ import re
 from collections import defaultdict
 from decimal import ROUND_DOWN, Decimal
 
-from sql import Literal
+from sql import Literal, Null
 from sql.operators import Like
 
 from trytond.i18n import gettext
-from trytond.model import ModelView, Unique, Workflow, fields
+from trytond.model import Index, ModelView, Unique, Workflow, fields
 from trytond.modules.currency.fields import Monetary
 from trytond.modules.member_core.exceptions import LookupRefused
 from trytond.modules.product import price_digits, round_price
@@ -52,7 +52,6 @@ from trytond.wizard import Button, StateTransition, StateView, Wizard
 from .exceptions import MemberSaleError
 
 DISCOUNT_DIGITS = (16, 4)
-POINT_DIGITS = (16, 4)
 PHONE = re.compile(r'^\+?[0-9 -]{6,20}$')
 
 
@@ -148,14 +147,16 @@ class Sale(metaclass=PoolMeta):
             'invisible': ~Eval('count_card'),
             },
         help="The count card whose visits the sale used.")
+    points_type = fields.Function(fields.Many2One(
+            'member.point.type', "Points Type"), 'get_points_type')
     points_earned = fields.Function(fields.Numeric(
-            "Points Earned", digits=POINT_DIGITS,
+            "Points Earned", digits='points_type',
             states={
                 'invisible': ~Eval('member'),
                 }),
         'get_points')
     points_redeemed = fields.Function(fields.Numeric(
-            "Points Redeemed", digits=POINT_DIGITS,
+            "Points Redeemed", digits='points_type',
             states={
                 'invisible': ~Eval('member'),
                 }),
@@ -169,6 +170,12 @@ class Sale(metaclass=PoolMeta):
             ('member_key_unique', Unique(t, t.member_key),
                 'member_pos.msg_sale_member_key_unique'),
             ]
+        # the newest sales of a member, on the member form
+        cls._sql_indexes.add(Index(t,
+                (t.member, Index.Range()),
+                (t.date, Index.Range()),
+                (t.id, Index.Range()),
+                where=t.member != Null))
         cls._buttons.update(
             identify_member={
                 'invisible': (Eval('state') != 'open') | ~Eval('programme'),
@@ -222,6 +229,10 @@ class Sale(metaclass=PoolMeta):
         default.setdefault('return_of')
         default.setdefault('count_card')
         return super().copy(sales, default=default)
+
+    def get_points_type(self, name):
+        if self.member and self.member.points_type:
+            return self.member.points_type.id
 
     @classmethod
     def get_points(cls, sales, names):
@@ -807,6 +818,7 @@ class SaleLine(metaclass=PoolMeta):
 
 class TopUpStart(ModelView):
     __name__ = 'sale.point.sale.top_up.start'
+    __string__ = "Top Up Stored Value"
 
     amount = Monetary(
         "Amount", currency='currency', digits='currency', required=True)
@@ -833,6 +845,7 @@ class TopUp(Wizard):
 
 class IdentifyMemberStart(ModelView):
     __name__ = 'sale.point.sale.identify_member.start'
+    __string__ = "Identify Member"
 
     code = fields.Char(
         "Card, QR or Phone",

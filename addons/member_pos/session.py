@@ -118,8 +118,8 @@ class CashSession(metaclass=PoolMeta):
 
 
 class CashSessionCashierTotal(ModelSQL, ModelView):
-    "Cash Session Total per Cashier and Method"
     __name__ = 'sale.point.cash.session.cashier_total'
+    __string__ = "Cash Session Total per Cashier and Method"
 
     session = fields.Many2One(
         'sale.point.cash.session', "Session", required=True)
@@ -185,8 +185,8 @@ class CashSessionCashierTotal(ModelSQL, ModelView):
 
 
 class HandOverStart(ModelView):
-    "Hand Over Cash Session"
     __name__ = 'sale.point.cash.session.hand_over.start'
+    __string__ = "Hand Over Cash Session"
 
     session = fields.Many2One(
         'sale.point.cash.session', "Session", readonly=True)

@@ -31,16 +31,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / 'scripts'))
+from browser_smoke import CHROMIUM, FLAGS, check_browser
 from smoke_demo import DB_NAME, RPC, admin_password, demo_server, free_port
 from suite import VAR, fail
 
-CHROMIUM = os.environ.get('CHROMIUM', '/usr/bin/chromium')
-FLAGS = [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
-    '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync',
-    '--disable-dev-shm-usage',
-    ]
 SCREENSHOTS = VAR / 'screenshots'
 BIN = Path(sys.executable).parent
 AGENT_KEY = 'cashier-e2e-agent-key'
@@ -424,14 +418,7 @@ def check_receipt(demo, sale_number, points, data):
 
 
 def main():
-    if not os.path.exists(CHROMIUM):
-        fail(f"{CHROMIUM} is missing: install Chromium with "
-            "'apt-get install chromium'.")
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        fail("the playwright package is missing: run "
-            ".venv/bin/pip install -r requirements-ci.txt.")
+    check_browser()
     if not (BIN / 'member-iot-agent').exists():
         fail(f"{BIN / 'member-iot-agent'} is missing: run make install.")
     start = time.monotonic()

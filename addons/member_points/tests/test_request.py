@@ -7,13 +7,13 @@ import unittest
 from decimal import Decimal
 
 from trytond.model.exceptions import (
+    DigitsValidationError,
     DomainValidationError,
     RequiredValidationError,
 )
 from trytond.modules.member_core.exceptions import CardRefused
 from trytond.modules.member_points.exceptions import (
     InsufficientBalance,
-    PostingError,
     RequestAccessError,
     RequestError,
     RequestValidationError,
@@ -161,7 +161,9 @@ class RequestTestCase(unittest.TestCase):
         for values, error in [
                 ({'type': points, 'quantity': D(0)},
                     RequestValidationError),
-                ({'type': points, 'quantity': D('1.5')}, PostingError),
+                # the quantity takes the digits of its point type
+                ({'type': points, 'quantity': D('1.5')},
+                    DigitsValidationError),
                 ({'type': points, 'quantity': D(10), 'reason': 'recharge',
                         'amount_paid': D(10)}, DomainValidationError),
                 ({'type': stored, 'quantity': D(-10), 'reason': 'recharge',
