@@ -9,6 +9,7 @@ from decimal import Decimal
 from trytond.modules.member_core.party import TAB_LIMIT
 from trytond.modules.member_points.tests.tools import (
     create_members,
+    create_point_types,
     create_programme,
 )
 from trytond.pool import Pool
@@ -26,17 +27,10 @@ class MemberLedgerTestCase(unittest.TestCase):
 
     def setup_members(self):
         "Return (ann, bob), a points type (0 digits) and a wallet (2)"
-        PointType = Pool().get('member.point.type')
         programme = create_programme()
         # the types before the members: in test mode, creating a member
         # computes its function fields and the transaction keeps them
-        points = PointType(programme=programme, name="Points", code='P')
-        points.save()
-        wallet = PointType(
-            programme=programme, name="Wallet", code='W',
-            kind='stored_value', currency=programme.company.currency,
-            digits=2, point_value=D(1))
-        wallet.save()
+        points, wallet = create_point_types(programme)
         members = create_members(programme, ["Ann", "Bob"])
         return members, points, wallet
 

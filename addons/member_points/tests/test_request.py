@@ -20,6 +20,7 @@ from trytond.modules.member_points.exceptions import (
 )
 from trytond.modules.member_points.tests.tools import (
     create_members,
+    create_point_types,
     create_programme,
 )
 from trytond.pool import Pool
@@ -38,17 +39,9 @@ class RequestTestCase(unittest.TestCase):
 
     def setup_members(self):
         "Return (ann, bob), points and stored value types"
-        PointType = Pool().get('member.point.type')
         programme = create_programme()
-        company = programme.company
         members = create_members(programme, ["Ann", "Bob"])
-        points = PointType(programme=programme, name="Points", code='P')
-        points.save()
-        stored = PointType(
-            programme=programme, name="Stored Value", code='SV',
-            kind='stored_value', currency=company.currency, digits=2,
-            point_value=D(1))
-        stored.save()
+        points, stored = create_point_types(programme)
         return members, points, stored
 
     def make_user(self, login):

@@ -2,6 +2,8 @@
 # level of this repository contains the full copyright notices and license
 # terms.
 """Fixtures of the unit tests of member_points (inside a transaction)."""
+from decimal import Decimal
+
 from trytond.modules.company.tests.test_module import create_company
 from trytond.pool import Pool
 
@@ -36,3 +38,17 @@ def create_members(programme, names, property_=None, **values):
                 'member_state': 'member',
                 **values,
                 } for name in names])
+
+
+def create_point_types(programme):
+    """Create the programme's points (no digits) and stored value (its
+    company's currency, 2 digits, worth 1); return them"""
+    PointType = Pool().get('member.point.type')
+    points = PointType(programme=programme, name="Points", code='P')
+    points.save()
+    stored = PointType(
+        programme=programme, name="Stored Value", code='SV',
+        kind='stored_value', currency=programme.company.currency, digits=2,
+        point_value=Decimal(1))
+    stored.save()
+    return points, stored
