@@ -315,15 +315,9 @@ def percentiles(samples):
 
 
 def login(page, url, name):
-    "Log in to sao as admin"
-    page.goto(f'{url}/#{name}')
-    page.wait_for_selector('#login:visible')
-    page.fill('#login', 'admin')
-    page.click('.login-dialog button[type=submit]')
-    password = page.wait_for_selector('input[type=password]:visible')
-    password.fill(PASSWORD)
-    password.press('Enter')
-    page.wait_for_selector('#menu table tbody tr', state='visible')
+    "Log in to sao as admin, wait until its first calls are answered"
+    from browser_smoke import login
+    login(page, url, database=name, password=PASSWORD)
     page.wait_for_function('() => window.__bench.pending === 0')
 
 

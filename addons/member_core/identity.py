@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import re
 
+import phonenumbers
 from cryptography.fernet import Fernet, InvalidToken
 from stdnum.cn import ric
 
@@ -92,6 +93,19 @@ def mask(number):
     if len(number) <= 8:
         return '*' * (len(number) - 2) + number[-2:]
     return number[:3] + '*' * (len(number) - 7) + number[-4:]
+
+
+def mask_phone(phone):
+    "Keep the country code and the last 4 digits: +86*******5678"
+    if not phone:
+        return phone
+    head = ''
+    if phone.startswith('+'):
+        try:
+            head = f'+{phonenumbers.parse(phone).country_code}'
+        except phonenumbers.NumberParseException:
+            head = '+'
+    return head + '*' * max(len(phone) - len(head) - 4, 0) + phone[-4:]
 
 
 class IdentityLog(ModelSQL, ModelView):

@@ -64,19 +64,6 @@ def newest(model_name, members, order, field='member', limit=TAB_LIMIT):
         for m in members}
 
 
-def mask_phone(phone):
-    "Keep the country code and the last 4 digits: +86*******5678"
-    if not phone:
-        return phone
-    head = ''
-    if phone.startswith('+'):
-        try:
-            head = f'+{phonenumbers.parse(phone).country_code}'
-        except phonenumbers.NumberParseException:
-            head = '+'
-    return head + '*' * max(len(phone) - len(head) - 4, 0) + phone[-4:]
-
-
 def normalize_phone(number, region):
     "Return the E.164 form of number or None if it is not a valid phone"
     try:
@@ -304,7 +291,8 @@ class Party(Workflow, metaclass=PoolMeta):
     @classmethod
     def get_member_phone_shown(cls, parties, name):
         reveal = cls._reveal_identity()
-        return {p.id: p.member_phone if reveal else mask_phone(p.member_phone)
+        return {p.id: p.member_phone if reveal
+            else identity.mask_phone(p.member_phone)
             for p in parties}
 
     @classmethod

@@ -116,23 +116,24 @@ def run(url):
             + '\n  '.join(errors[:10]))
 
 
-def login(page, url, screenshots=False):
-    "Log in to sao as admin; with screenshots, of the login and home"
-    page.goto(f'{url}/#{DB_NAME}')
+def login(page, url, screenshots=False, database=DB_NAME, password=None):
+    """Log in to sao as admin (the demo's password unless given); with
+    screenshots, of the login and home"""
+    page.goto(f'{url}/#{database}')
     page.wait_for_selector('#login:visible')
     page.fill('#login', 'admin')
     if screenshots:
         shoot(page, '1-login')
     page.click('.login-dialog button[type=submit]')
-    password = page.wait_for_selector('input[type=password]:visible')
-    password.fill(admin_password())
-    password.press('Enter')
+    entry = page.wait_for_selector('input[type=password]:visible')
+    entry.fill(password or admin_password())
+    entry.press('Enter')
     # the menu tree is shown once logged in
     page.wait_for_selector('#menu table tbody tr', state='visible')
     page.wait_for_timeout(1000)
     if screenshots:
         shoot(page, '2-home')
-    print("logged in to sao as admin", flush=True)
+    print("logged in to sao as admin", file=sys.stderr, flush=True)
 
 
 def open_menu(page):

@@ -5,7 +5,8 @@ import datetime as dt
 import unittest
 
 from trytond.modules.company.tests import create_company, set_company
-from trytond.modules.member_core.party import mask_phone, newest
+from trytond.modules.member_core.identity import mask_phone
+from trytond.modules.member_core.party import newest
 from trytond.modules.member_core.tests.test_tier import (
     STANDARD,
     create_members,
